@@ -1,0 +1,174 @@
+/**
+ * Sessions: a compiled graph bound to a backend, run one call at a time.
+ *
+ * ORT Web cannot run one session concurrently, so every session serializes its runs through a
+ * promise queue. On WebGPU, outputs named in `gpuOutputs` stay on the GPU (`gpu-buffer`) and can
+ * be fed back as inputs of the next run; their owner must `dispose()` them once replaced, or GPU
+ * buffers leak (see {@link TensorPool}).
+ *
+ * @module
+ */
+
+import type * as Ort from "onnxruntime-web";
+import type { SerializedModel } from "../onnx/serialize.ts";
+import { type BackendName, loadOrt, type OrtModule, withThreadShim } from "./ort.ts";
+
+/** ORT's tensor type. */
+export type OrtTensor = Ort.Tensor;
+
+/** Options of {@link Engine.createSession}. */
+export interface SessionOptions {
+  /** Outputs to keep on the GPU (WebGPU only; ignored on wasm). */
+  gpuOutputs?: readonly string[];
+  /** ORT graph optimization level (default "all"). */
+  graphOptimizationLevel?: "disabled" | "basic" | "extended" | "all";
+  /** Log every node's placement (verbose), to check nothing falls back to CPU. */
+  verbose?: boolean;
+}
+
+/** A runnable graph. */
+export class GraphSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  #session: Ort.InferenceSession;
+  #queue: Promise<unknown> = Promise.resolve();
+  #released = false;
+
+  constructor(session: Ort.InferenceSession) {
+    this.#session = session;
+    this.inputNames = session.inputNames;
+    this.outputNames = session.outputNames;
+  }
+
+  /**
+   * Runs the graph. Calls are queued, never concurrent. Missing or unexpected feeds fail with
+   * their names before ORT sees them.
+   */
+  run(feeds: Record<string, OrtTensor>, fetches?: readonly string[]): Promise<Record<string, OrtTensor>> {
+    if (this.#released) return Promise.reject(new Error("This session was released"));
+    const missing = this.inputNames.filter((n) => !(n in feeds));
+    if (missing.length) {
+      return Promise.reject(new Error(`Missing inputs: ${missing.join(", ")}`));
+    }
+    const unknown = Object.keys(feeds).filter((n) => !this.inputNames.includes(n));
+    if (unknown.length) {
+      return Promise.reject(
+        new Error(`Unknown inputs: ${unknown.join(", ")} (the graph takes ${this.inputNames.join(", ")})`),
+      );
+    }
+    const next = this.#queue.then(() =>
+      fetches ? this.#session.run(feeds, fetches as string[]) : this.#session.run(feeds)
+    );
+    this.#queue = next.catch(() => {});
+    return next as Promise<Record<string, OrtTensor>>;
+  }
+
+  /** Frees the session (after pending runs finish). */
+  async release(): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
+    await this.#queue;
+    await this.#session.release();
+  }
+}
+
+/** A backend with its ORT build loaded: the factory for sessions and tensors. */
+export class Engine {
+  readonly backend: BackendName;
+  readonly ort: OrtModule;
+
+  private constructor(backend: BackendName, ort: OrtModule) {
+    this.backend = backend;
+    this.ort = ort;
+  }
+
+  /** Loads ORT for a backend (already resolved, see `resolveBackend`). */
+  static async create(backend: BackendName): Promise<Engine> {
+    return new Engine(backend, await loadOrt(backend));
+  }
+
+  /** Creates a session from serialized model bytes (plus external data, if any). */
+  async createSession(model: SerializedModel | Uint8Array, options: SessionOptions = {}): Promise<GraphSession> {
+    const m: SerializedModel = model instanceof Uint8Array ? { model } : model;
+    const opts: Ort.InferenceSession.SessionOptions = {
+      executionProviders: this.backend === "webgpu" ? ["webgpu"] : ["wasm"],
+      graphOptimizationLevel: options.graphOptimizationLevel ?? "all",
+    };
+    if (options.verbose) opts.logSeverityLevel = 0;
+    if (m.externalData) opts.externalData = [{ path: m.externalData.path, data: m.externalData.data }];
+    if (this.backend === "webgpu" && options.gpuOutputs?.length) {
+      const loc: Record<string, Ort.Tensor.DataLocation> = {};
+      for (const n of options.gpuOutputs) loc[n] = "gpu-buffer";
+      opts.preferredOutputLocation = loc;
+    }
+    const session = await withThreadShim(() => this.ort.InferenceSession.create(m.model, opts));
+    return new GraphSession(session);
+  }
+
+  /** A CPU tensor from a typed array. */
+  tensor(
+    data: Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array,
+    dims: readonly number[],
+    type?: "bool",
+  ): OrtTensor {
+    const T = this.ort.Tensor;
+    if (type === "bool") return new T("bool", data as Uint8Array, dims);
+    if (data instanceof Float32Array) return new T("float32", data, dims);
+    if (data instanceof Float64Array) return new T("float64", data, dims);
+    if (data instanceof BigInt64Array) return new T("int64", data, dims);
+    if (data instanceof Int32Array) return new T("int32", data, dims);
+    return new T("uint8", data, dims);
+  }
+}
+
+/** Reads a tensor's data to the CPU (downloads a gpu-buffer tensor). */
+export async function readTensor(t: OrtTensor): Promise<Float32Array | Float64Array | BigInt64Array | Int32Array> {
+  if (t.location === "cpu" || t.location === "cpu-pinned") {
+    return t.data as Float32Array;
+  }
+  return (await t.getData()) as Float32Array;
+}
+
+/**
+ * Tracks GPU-resident tensors so each is disposed exactly once when replaced. A training loop
+ * hands every step's outputs to `replace()`; the tensors they replace are freed.
+ */
+export class TensorPool {
+  #live = new Map<string, OrtTensor>();
+
+  /** The current tensor under a name. */
+  get(name: string): OrtTensor {
+    const t = this.#live.get(name);
+    if (!t) throw new Error(`No tensor named ${name} in the pool`);
+    return t;
+  }
+
+  has(name: string): boolean {
+    return this.#live.has(name);
+  }
+
+  /** Puts a tensor under a name, disposing the one it replaces (unless it is the same object). */
+  set(name: string, t: OrtTensor): void {
+    const old = this.#live.get(name);
+    this.#live.set(name, t);
+    if (old && old !== t && old.location === "gpu-buffer") old.dispose();
+  }
+
+  /** Names held. */
+  names(): string[] {
+    return [...this.#live.keys()];
+  }
+
+  /** Number of tensors that live on the GPU. */
+  gpuCount(): number {
+    let n = 0;
+    for (const t of this.#live.values()) if (t.location === "gpu-buffer") n++;
+    return n;
+  }
+
+  /** Disposes everything. */
+  dispose(): void {
+    for (const t of this.#live.values()) if (t.location === "gpu-buffer") t.dispose();
+    this.#live.clear();
+  }
+}
