@@ -328,8 +328,10 @@ export function shapeOf(x: Value, start?: number, end?: number): Value {
   if (start !== undefined) attributes.start = attr.int(start);
   if (end !== undefined) attributes.end = attr.int(end);
   const r = x.shape.length;
-  const s = start === undefined ? 0 : start < 0 ? start + r : start;
-  const e = end === undefined ? r : end < 0 ? end + r : end;
+  // ONNX clamps start and end into [0, rank] after adding rank to negative ones.
+  const clampPos = (v: number) => Math.min(Math.max(v < 0 ? v + r : v, 0), r);
+  const s = start === undefined ? 0 : clampPos(start);
+  const e = end === undefined ? r : clampPos(end);
   return x.graph.addNode("Shape", [x], [{ dtype: "int64", shape: [Math.max(0, e - s)] }], attributes)[0];
 }
 
@@ -350,6 +352,8 @@ export function squeeze(x: Value, axes: readonly number[]): Value {
   const rank = x.shape.length;
   const norm = axes.map((a) => normAxis("Squeeze", a, rank));
   for (const a of norm) if (x.shape[a] !== 1) fail("Squeeze", `axis ${a} has size ${x.shape[a]}, not 1`);
+  // An empty axes input would make ONNX Squeeze remove every size-1 axis: no axes means no change.
+  if (norm.length === 0) return identity(x);
   const shape = x.shape.filter((_, i) => !norm.includes(i));
   const g = x.graph;
   return g.addNode("Squeeze", [x, g.int64s(norm)], [{ dtype: x.dtype, shape }])[0];
@@ -419,7 +423,8 @@ export function slice(
       const s = clampIdx(starts[i], 0, d), e = clampIdx(ends[i], 0, d);
       shape[a] = Math.max(0, Math.ceil((e - s) / step));
     } else {
-      const s = clampIdx(starts[i], -1, d - 1), e = clampIdx(ends[i], -1, d - 1);
+      // ONNX clamps a negative-step start into [0, d - 1] but its end into [-1, d - 1].
+      const s = clampIdx(starts[i], 0, d - 1), e = clampIdx(ends[i], -1, d - 1);
       shape[a] = Math.max(0, Math.ceil((e - s) / step));
     }
   });

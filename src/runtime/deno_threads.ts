@@ -1,8 +1,9 @@
 /**
- * Lets ONNX Runtime Web start its wasm worker threads under Deno.
+ * Lets ONNX Runtime Web start its wasm worker threads under Deno (and Bun).
  *
  * ORT "preloads" its worker script by fetching the `.mjs` file and importing it from a `blob:` URL,
- * which Deno refuses for npm code (ERR_UNSUPPORTED_ESM_URL_SCHEME), so multi-threaded wasm fails.
+ * which Deno refuses for npm code (ERR_UNSUPPORTED_ESM_URL_SCHEME) and Bun's worker_threads cannot
+ * resolve, so multi-threaded wasm fails.
  * While ORT initializes, this hands back the original `file:` URL for blobs made from local `.mjs`
  * files, which Deno imports happily. Nothing changes for any other URL. The patch is undone by the
  * returned function once ORT's wasm module is up.

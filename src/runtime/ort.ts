@@ -76,12 +76,13 @@ export function loadOrt(backend: BackendName): Promise<OrtModule> {
 }
 
 /**
- * Creates a session while the Deno thread shim is active (ORT starts its workers on the first one).
- * Other runtimes need no shim.
+ * Creates a session while the thread shim is active (ORT starts its workers on the first one).
+ * Deno and Bun both refuse ORT's `blob:` worker URLs; browsers and Node need no shim.
  */
 export async function withThreadShim<T>(fn: () => Promise<T>): Promise<T> {
-  const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
-  if (!isDeno || config.wasmThreads <= 1) return await fn();
+  const g = globalThis as { Deno?: unknown; Bun?: unknown };
+  const needsShim = g.Deno !== undefined || g.Bun !== undefined;
+  if (!needsShim || config.wasmThreads <= 1) return await fn();
   const restore = installDenoThreadShim();
   try {
     return await fn();

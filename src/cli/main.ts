@@ -1,0 +1,43 @@
+/**
+ * `deno task cli <command> [options]`: dispatches to `src/cli/<command>.ts`, each exporting
+ * `run(argv): Promise<number>` (the exit code). Commands load lazily so `doctor` stays fast.
+ *
+ * @module
+ */
+
+import process from "node:process";
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
+  doctor: { summary: "runtime, ONNX Runtime and WebGPU report; the backend auto picks", load: () => import("./doctor.ts") },
+  tokenize: { summary: "print the token ids of a text", load: () => import("./tokenize.ts") },
+  score: { summary: "per-sequence log-probs of JSONL data", load: () => import("./score.ts") },
+  train: { summary: "tune a LoRA adapter on preference data (EXO/DPO)", load: () => import("./train.ts") },
+  generate: { summary: "sample completions, optionally with an adapter", load: () => import("./generate.ts") },
+  demo: { summary: "tune the bundled review model and show the effect", load: () => import("./demo.ts") },
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `Usage: deno task cli <command> [options]\n\nCommands:\n${lines.join("\n")}\n\nRun a command with --help for its options.`;
+}
+
+/** Runs the CLI and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === "--help" || cmd === "-h" || cmd === "help") {
+    console.log(usage());
+    return cmd ? 0 : 2;
+  }
+  const entry = COMMANDS[cmd];
+  if (!entry) {
+    console.error(`Unknown command ${JSON.stringify(cmd)}\n\n${usage()}`);
+    return 2;
+  }
+  const mod = await entry.load();
+  return await mod.run(rest);
+}
+
+if (import.meta.main) {
+  const code = await main(process.argv.slice(2));
+  process.exit(code);
+}

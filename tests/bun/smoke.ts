@@ -1,0 +1,26 @@
+// Bun smoke test: the bundle (dist/exo-tune.js, from `deno task build`) and mod.ts itself import
+// under Bun and run a graph on the wasm backend. Run by .ci/run with `bun tests/bun/smoke.ts`.
+const target = process.argv[2] ?? "bundle";
+const lib = target === "mod" ? await import("../../mod.ts") : await import("../../dist/exo-tune.js");
+const { Graph, ops, serializeModel, Engine, resolveBackend } = lib;
+
+const g = new Graph("bun_smoke");
+const a = g.input("a", "float32", [2, 3]);
+const b = g.input("b", "float32", [3, 2]);
+g.output(ops.softmax(ops.matmul(a, b), -1), "y");
+const choice = await resolveBackend("wasm");
+const engine = await Engine.create(choice.backend);
+const session = await engine.createSession(serializeModel(g));
+const out = await session.run({
+  a: engine.tensor(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]),
+  b: engine.tensor(new Float32Array([1, 0, 0, 1, 1, 1]), [3, 2]),
+});
+const y = Array.from(out.y.data as Float32Array);
+// Row 0: logits [1+3, 2+3] = [4, 5] -> softmax; row 1: [4+6, 5+6] = [10, 11].
+const e = 1 / (1 + Math.E);
+const expected = [e, 1 - e, e, 1 - e];
+const ok = y.every((v, i) => Math.abs(v - expected[i]) < 1e-6);
+await session.release();
+console.log(`bun smoke (${target}): ${ok ? "ok" : "FAILED"} ${JSON.stringify(y)}`);
+console.log(ok ? "1 passed, 0 failed" : "0 passed, 1 failed");
+process.exit(ok ? 0 : 1);
