@@ -24,6 +24,8 @@ export interface FileSink {
   mkdir(path: string): Promise<void>;
   remove(path: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
+  /** Names of the entries of a directory (empty when it does not exist). */
+  list(path: string): Promise<string[]>;
 }
 
 /** Joins path pieces with `/`, dropping empty pieces and doubled separators. */
@@ -88,6 +90,15 @@ export function localFiles(): FileSource & FileSink {
     async rename(from, to) {
       const fs = await nodeFs();
       await fs.rename(from, to);
+    },
+    async list(path) {
+      const fs = await nodeFs();
+      try {
+        return await fs.readdir(path);
+      } catch (e) {
+        if ((e as { code?: string }).code === "ENOENT") return [];
+        throw e;
+      }
     },
   };
 }

@@ -120,8 +120,7 @@ export const erf = (x: Value): Value => unary("Erf", x);
 /** max(x, 0). */
 export const relu = (x: Value): Value => unary("Relu", x);
 /** Identity (a copy under a new name). */
-export const identity = (x: Value): Value =>
-  x.graph.addNode("Identity", [x], [{ dtype: x.dtype, shape: x.shape }])[0];
+export const identity = (x: Value): Value => x.graph.addNode("Identity", [x], [{ dtype: x.dtype, shape: x.shape }])[0];
 
 /** a == b (bool). */
 export const equal = (a: Value, b: Value): Value => compare("Equal", a, b);
@@ -193,11 +192,15 @@ export function gemm(a: Value, b: Value, c: Value | null = null, o: GemmOptions 
   const op = "Gemm";
   sameGraph(op, c ? [a, b, c] : [a, b]);
   const dtype = sameDtype(op, c ? [a, b, c] : [a, b]);
-  if (a.shape.length !== 2 || b.shape.length !== 2) fail(op, "A and B must be 2-D");
+  const shapes = () => `[${formatShape(a.shape)}] x [${formatShape(b.shape)}]`;
+  if (a.shape.length !== 2 || b.shape.length !== 2) fail(op, `A and B must be 2-D, got ${shapes()}`);
   const [m, k1] = o.transA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
   const [k2, n] = o.transB ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
-  if (k1 !== k2) fail(op, `inner dimensions differ: ${k1} vs ${k2}`);
-  if (c) broadcastShapes(op, c.shape, [m, n]);
+  if (k1 !== k2) fail(op, `inner dimensions differ: ${k1} vs ${k2} in ${shapes()}`);
+  // C broadcasts one way only: to [m, n], never the result to C.
+  if (c && (c.shape.length > 2 || broadcastShapes(op, c.shape, [m, n]).some((d, i) => d !== [m, n][i]))) {
+    fail(op, `C of shape [${formatShape(c.shape)}] does not broadcast to the result [${formatShape([m, n])}]`);
+  }
   const attributes: Record<string, Attribute> = {};
   if (o.alpha !== undefined) attributes.alpha = attr.float(o.alpha);
   if (o.beta !== undefined) attributes.beta = attr.float(o.beta);
@@ -311,7 +314,9 @@ export function reshape(x: Value, shape: readonly Dim[] | Value): Value {
   });
   if (needsRuntime) {
     const parts = out.map((d, i) => {
-      if (typeof d === "number") return g.int64s([target[i] === -1 ? -1 : d]);
+      // The -1 slot may hold a fresh symbol that occurs nowhere in the input: keep it -1.
+      if (target[i] === -1) return g.int64s([-1]);
+      if (typeof d === "number") return g.int64s([d]);
       const j = x.shape.indexOf(d);
       if (j < 0) fail(op, `symbolic dim ${JSON.stringify(d)} does not occur in the input shape`);
       return shapeOf(x, j, j + 1);
@@ -351,7 +356,10 @@ export function transpose(x: Value, perm?: readonly number[]): Value {
 export function squeeze(x: Value, axes: readonly number[]): Value {
   const rank = x.shape.length;
   const norm = axes.map((a) => normAxis("Squeeze", a, rank));
-  for (const a of norm) if (x.shape[a] !== 1) fail("Squeeze", `axis ${a} has size ${x.shape[a]}, not 1`);
+  for (const a of norm) {
+    if (x.shape[a] !== 1) fail("Squeeze", `axis ${a} of [${formatShape(x.shape)}] has size ${x.shape[a]}, not 1`);
+  }
+  if (new Set(norm).size !== norm.length) fail("Squeeze", `axes [${axes}] repeat an axis`);
   // An empty axes input would make ONNX Squeeze remove every size-1 axis: no axes means no change.
   if (norm.length === 0) return identity(x);
   const shape = x.shape.filter((_, i) => !norm.includes(i));
@@ -363,6 +371,9 @@ export function squeeze(x: Value, axes: readonly number[]): Value {
 export function unsqueeze(x: Value, axes: readonly number[]): Value {
   const outRank = x.shape.length + axes.length;
   const norm = axes.map((a) => normAxis("Unsqueeze", a, outRank)).sort((a, b) => a - b);
+  if (new Set(norm).size !== norm.length) fail("Unsqueeze", `axes [${axes}] repeat an axis`);
+  // ORT rejects an empty axes input at run time ("Unsqueeze axes is empty") on WebGPU.
+  if (norm.length === 0) return identity(x);
   const shape: Dim[] = [];
   let k = 0;
   for (let i = 0; i < outRank; i++) shape.push(norm.includes(i) ? 1 : x.shape[k++]);
@@ -380,7 +391,7 @@ export function concat(xs: readonly Value[], axis: number): Value {
   const a = normAxis(op, axis, rank);
   let total: Dim = 0;
   for (const x of xs) {
-    if (x.shape.length !== rank) fail(op, `ranks differ`);
+    if (x.shape.length !== rank) fail(op, `ranks differ: [${xs.map((v) => formatShape(v.shape)).join("] and [")}]`);
     x.shape.forEach((d, i) => {
       if (i !== a && d !== xs[0].shape[i]) {
         fail(op, `shapes [${xs.map((v) => formatShape(v.shape)).join("] and [")}] differ on axis ${i}`);
@@ -410,6 +421,8 @@ export function slice(
     fail(op, "starts, ends, axes and steps must have the same length");
   }
   const shape: Dim[] = [...x.shape];
+  // Clamped [start, end] of negative-step axes that start below the last index (see below).
+  const reversed = new Map<number, [number, number]>();
   ax.forEach((a, i) => {
     const d = x.shape[a];
     const step = st[i];
@@ -426,10 +439,35 @@ export function slice(
       // ONNX clamps a negative-step start into [0, d - 1] but its end into [-1, d - 1].
       const s = clampIdx(starts[i], 0, d - 1), e = clampIdx(ends[i], -1, d - 1);
       shape[a] = Math.max(0, Math.ceil((e - s) / step));
+      if (s < d - 1 && e < s) reversed.set(i, [s, e]);
     }
   });
   const g = x.graph;
-  return g.addNode(op, [x, g.int64s(starts), g.int64s(ends), g.int64s(ax), g.int64s(st)], [{
+  if (reversed.size === 0) {
+    return g.addNode(op, [x, g.int64s(starts), g.int64s(ends), g.int64s(ax), g.int64s(st)], [{
+      dtype: x.dtype,
+      shape,
+    }])[0];
+  }
+  // ORT 1.30's WebGPU Slice ignores the start of a negative-step axis and begins at the last index
+  // (x[2::-1] of [10,11,12,13] gives 13,12,11). A reversal that starts at the last index is right
+  // everywhere, so reverse those axes first, then step forward: with clamped start s and end e,
+  // x[s:e:-k] == reverse(x)[d-1-s : d-1-e : k] along such an axis.
+  const revAxes = [...reversed.keys()].map((i) => ax[i]);
+  const revDims = revAxes.map((a) => x.shape[a] as number);
+  const flipped = g.addNode(op, [
+    x,
+    g.int64s(revDims.map((d) => d - 1)),
+    g.int64s(revDims.map((d) => -d - 1)),
+    g.int64s(revAxes),
+    g.int64s(revDims.map(() => -1)),
+  ], [{ dtype: x.dtype, shape: x.shape }])[0];
+  const s2 = [...starts], e2 = [...ends], st2 = [...st];
+  for (const [i, [s, e]] of reversed) {
+    const d = x.shape[ax[i]] as number;
+    [s2[i], e2[i], st2[i]] = [d - 1 - s, d - 1 - e, -st[i]];
+  }
+  return g.addNode(op, [flipped, g.int64s(s2), g.int64s(e2), g.int64s(ax), g.int64s(st2)], [{
     dtype: x.dtype,
     shape,
   }])[0];
@@ -485,6 +523,10 @@ export function scatterElements(
   const op = "ScatterElements";
   sameDtype(op, [data, updates]);
   normAxis(op, axis, data.shape.length);
+  const [ds, is, us] = [data, indices, updates].map((v) => formatShape(v.shape));
+  if (indices.shape.length !== data.shape.length || is !== us) {
+    fail(op, `indices [${is}] and updates [${us}] must have one shape, of the rank of data [${ds}]`);
+  }
   const attributes: Record<string, Attribute> = { axis: attr.int(axis) };
   if (reduction !== "none") attributes.reduction = attr.string(reduction);
   return data.graph.addNode(op, [data, indices, updates], [{ dtype: data.dtype, shape: data.shape }], attributes)[0];
@@ -521,6 +563,7 @@ export function expandAs(x: Value, like: Value): Value {
 
 /** Cumulative sum along an axis. */
 export function cumsum(x: Value, axis: number, exclusive = false, reverse = false): Value {
+  normAxis("CumSum", axis, x.shape.length);
   const g = x.graph;
   const attributes: Record<string, Attribute> = {};
   if (exclusive) attributes.exclusive = attr.int(1);
@@ -541,6 +584,10 @@ export function argMax(x: Value, axis = -1, keepdims = false): Value {
 /** The k largest values and their indices along an axis. */
 export function topK(x: Value, k: number, axis = -1): [Value, Value] {
   const a = normAxis("TopK", axis, x.shape.length);
+  const d = x.shape[a];
+  if (!Number.isInteger(k) || k < 0 || (typeof d === "number" && k > d)) {
+    fail("TopK", `k = ${k} is not in [0, ${d}] for axis ${axis} of [${formatShape(x.shape)}]`);
+  }
   const shape = x.shape.map((d, i) => (i === a ? k : d));
   const g = x.graph;
   const [v, i] = g.addNode("TopK", [x, g.int64s([k])], [{ dtype: x.dtype, shape }, { dtype: "int64", shape }], {
@@ -551,6 +598,7 @@ export function topK(x: Value, k: number, axis = -1): [Value, Value] {
 
 /** Lower (upper = false) or upper triangle of the last two axes, offset by k. */
 export function trilu(x: Value, upper: boolean, k = 0): Value {
+  if (x.shape.length < 2) fail("Trilu", `input must have rank >= 2, got [${formatShape(x.shape)}]`);
   const g = x.graph;
   return g.addNode("Trilu", [x, g.scalar(k, "int64")], [{ dtype: x.dtype, shape: x.shape }], {
     upper: attr.int(upper ? 1 : 0),

@@ -1,0 +1,21 @@
+/**
+ * Which errors are the user's input (exit code 2, nothing written) rather than a failure.
+ *
+ * @module
+ */
+
+import { DataError } from "../data/jsonl.ts";
+import { AdapterError } from "../lora/config.ts";
+import { ConfigError } from "../models/config.ts";
+import { ModelLoadError } from "../models/load.ts";
+import { SafetensorsError } from "../models/safetensors.ts";
+
+/** True for bad data, model, adapter or option errors, and missing files. */
+export function isInputError(e: unknown): boolean {
+  if (
+    e instanceof DataError || e instanceof ConfigError || e instanceof ModelLoadError ||
+    e instanceof SafetensorsError || e instanceof AdapterError || e instanceof RangeError
+  ) return true;
+  const msg = (e as Error)?.message ?? "";
+  return /^File not found: |^Cannot resume from |^WebGPU was requested but is not available/.test(msg);
+}

@@ -1,0 +1,420 @@
+/**
+ * The preference-data formats users already have, their record types, format detection and
+ * validation.
+ *
+ * | kind | text form | pre-tokenized form |
+ * |---|---|---|
+ * | `pairs` (TRL's standard preference format) | `{"prompt","chosen","rejected"}` | `{"prompt_ids","chosen_ids","rejected_ids"}` |
+ * | `groups` (the EXO code's reward format) | `{"prompt","completions":[...],"rewards":[...]}` | `{"prompt_ids","completions_ids":[[...]],"rewards"}` |
+ * | `prompt_completion` | `{"prompt","completion"}` | `{"prompt_ids","completion_ids"}` |
+ * | `prompts` | `{"prompt"}` | `{"prompt_ids"}` |
+ *
+ * Token ids are arrays of non-negative integers, used verbatim. Unknown extra fields are ignored (so
+ * a record holding both text and `*_ids` columns is read as pre-tokenized). TRL's conversational
+ * form (lists of `{"role","content"}` messages) is rejected: chat templates are not supported yet.
+ *
+ * @module
+ */
+
+import { type FileSource, localFiles } from "../io/files.ts";
+import {
+  DataError,
+  type DataLocation,
+  type DataWarning,
+  dataWarning,
+  jsonTypeName,
+  parseJsonlRows,
+  throwCollected,
+} from "./jsonl.ts";
+
+/** A piece of an example: text to tokenize, or token ids used verbatim. */
+export type Segment = string | number[];
+
+/** Which record shape a file holds. */
+export type DataKind = "pairs" | "groups" | "prompt_completion" | "prompts";
+
+/** A file's format: the record shape and whether it is pre-tokenized. */
+export interface DataFormat {
+  kind: DataKind;
+  tokenized: boolean;
+}
+
+/** A preference pair. `line` is the 1-based line in the file. */
+export interface PairRecord {
+  line: number;
+  prompt: Segment;
+  chosen: Segment;
+  rejected: Segment;
+}
+
+/** K completions of one prompt with their scalar rewards (K >= 2, the same K for the whole file). */
+export interface GroupRecord {
+  line: number;
+  prompt: Segment;
+  completions: Segment[];
+  rewards: number[];
+}
+
+/** One prompt and one completion (supervised data, evaluation references). */
+export interface PromptCompletionRecord {
+  line: number;
+  prompt: Segment;
+  completion: Segment;
+}
+
+/** A prompt alone (evaluation and sampling). */
+export interface PromptRecord {
+  line: number;
+  prompt: Segment;
+}
+
+/** A validated file: its format, records and warnings. */
+export type Dataset =
+  & { file: string; tokenized: boolean; warnings: DataWarning[] }
+  & (
+    | { kind: "pairs"; records: PairRecord[] }
+    | { kind: "groups"; records: GroupRecord[] }
+    | { kind: "prompt_completion"; records: PromptCompletionRecord[] }
+    | { kind: "prompts"; records: PromptRecord[] }
+  );
+
+/** Options of {@link validateAll}. */
+export interface ValidateOptions {
+  /** Name used in messages. Default `"<data>"`. */
+  file?: string;
+  /** When given, every token id must be below it. */
+  vocabSize?: number;
+  /** How many errors to collect before giving up on listing more. Default 20. */
+  maxErrors?: number;
+  /**
+   * The expected kind; detected from the file when absent. `"prompts"` reads the prompts of any file
+   * (e.g. the prompts of a pairs file, for evaluation).
+   */
+  kind?: DataKind;
+}
+
+const TEXT_FIELDS: Record<DataKind, string[]> = {
+  pairs: ["prompt", "chosen", "rejected"],
+  groups: ["prompt", "completions", "rewards"],
+  prompt_completion: ["prompt", "completion"],
+  prompts: ["prompt"],
+};
+
+/** Field names of a format, in the order they are checked (`rewards` has no `_ids` form). */
+export function formatFields(format: DataFormat): string[] {
+  const names = TEXT_FIELDS[format.kind];
+  return format.tokenized ? names.map((n) => (n === "rewards" ? n : `${n}_ids`)) : names;
+}
+
+const KIND_NAMES: Record<DataKind, string> = {
+  pairs: "pairs",
+  groups: "reward-groups",
+  prompt_completion: "prompt-completion",
+  prompts: "prompts",
+};
+
+/** A human name of a format, e.g. `pairs format ({"prompt","chosen","rejected"})`. */
+export function describeFormat(format: DataFormat): string {
+  const fields = formatFields(format).map((f) => JSON.stringify(f)).join(",");
+  return `${KIND_NAMES[format.kind]} format ({${fields}})`;
+}
+
+type Json = Record<string, unknown>;
+
+function has(o: Json, ...keys: string[]): boolean {
+  return keys.some((k) => Object.hasOwn(o, k));
+}
+
+/**
+ * The kind a record's keys point to, or null when it has none of the distinguishing keys (a record
+ * with only `prompt` is "prompts" only when the whole file is).
+ */
+function strongKind(o: Json): DataKind | null {
+  if (has(o, "chosen", "rejected", "chosen_ids", "rejected_ids")) return "pairs";
+  if (has(o, "completions", "completions_ids", "rewards")) return "groups";
+  if (has(o, "completion", "completion_ids")) return "prompt_completion";
+  return null;
+}
+
+/** Whether a record of a kind uses token ids: any of the kind's `_ids` fields present wins. */
+function isTokenized(o: Json, kind: DataKind): boolean {
+  return has(o, ...formatFields({ kind, tokenized: true }).filter((f) => f !== "rewards"));
+}
+
+/**
+ * Detects the format of one record from its keys, or null when it has no recognized field.
+ * Use {@link validateAll} for files: it detects once per file and checks that every line agrees.
+ */
+export function detectFormat(value: unknown): DataFormat | null {
+  if (!isObject(value)) return null;
+  const kind = strongKind(value) ?? (has(value, "prompt", "prompt_ids") ? "prompts" : null);
+  return kind === null ? null : { kind, tokenized: isTokenized(value, kind) };
+}
+
+function isObject(v: unknown): v is Json {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function isMessageList(v: unknown): boolean {
+  return Array.isArray(v) && v.length > 0 && v.every((m) => isObject(m) && has(m, "role"));
+}
+
+/** Collects the errors and warnings of one line. */
+class LineCheck {
+  errors: DataError[] = [];
+  warnings: DataWarning[] = [];
+  constructor(readonly file: string, readonly line: number, readonly vocabSize: number | undefined) {}
+
+  at(field: string | null): DataLocation {
+    return { file: this.file, line: this.line, field };
+  }
+  error(field: string | null, detail: string): void {
+    this.errors.push(new DataError(this.at(field), detail));
+  }
+  warn(field: string | null, detail: string): void {
+    this.warnings.push(dataWarning(this.at(field), detail));
+  }
+
+  /** A text field: a string; a completion must not be empty. */
+  text(v: unknown, field: string, completion: boolean): string | undefined {
+    if (typeof v !== "string") {
+      this.error(field, `expected a string, got ${jsonTypeName(v)}`);
+      return undefined;
+    }
+    if (completion && v === "") {
+      this.error(field, "empty completion: a completion needs at least one token");
+      return undefined;
+    }
+    return v;
+  }
+
+  /** An id field: an array of non-negative integers below the vocabulary size, not empty. */
+  ids(v: unknown, field: string, completion: boolean): number[] | undefined {
+    if (!Array.isArray(v)) {
+      this.error(field, `expected an array of token ids, got ${jsonTypeName(v)}`);
+      return undefined;
+    }
+    const before = this.errors.length;
+    for (let i = 0; i < v.length; i++) {
+      const id = v[i];
+      if (typeof id !== "number" || !Number.isSafeInteger(id) || id < 0) {
+        const got = typeof id === "number" ? String(id) : jsonTypeName(id);
+        this.error(`${field}[${i}]`, `expected a non-negative integer token id, got ${got}`);
+      } else if (this.vocabSize !== undefined && id >= this.vocabSize) {
+        this.error(`${field}[${i}]`, `token id ${id} is out of the vocabulary (size ${this.vocabSize})`);
+      }
+    }
+    if (this.errors.length > before) return undefined;
+    if (v.length === 0) {
+      this.error(
+        field,
+        completion
+          ? "empty completion: a completion needs at least one token"
+          : "empty prompt: the first completion token needs at least one token before it (put the BOS token here if the model has one)",
+      );
+      return undefined;
+    }
+    return v as number[];
+  }
+
+  segment(o: Json, name: string, tokenized: boolean, completion: boolean): Segment | undefined {
+    return tokenized ? this.ids(o[`${name}_ids`], `${name}_ids`, completion) : this.text(o[name], name, completion);
+  }
+}
+
+function sameSegment(a: Segment, b: Segment): boolean {
+  if (typeof a === "string" || typeof b === "string") return a === b;
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+type AnyRecord = PairRecord | GroupRecord | PromptCompletionRecord | PromptRecord;
+
+/** Validates one record against the file's format; returns it, or undefined when `check` got errors. */
+function checkRecord(o: Json, format: DataFormat, check: LineCheck, groupSize: number | null): AnyRecord | undefined {
+  const { kind, tokenized } = format;
+  const missing = formatFields(format).filter((f) => !Object.hasOwn(o, f));
+  if (missing.length > 0) {
+    const needs = formatFields(format).map((f) => JSON.stringify(f)).join(", ");
+    for (const f of missing) check.error(f, `missing (a ${KIND_NAMES[kind]} record needs ${needs})`);
+    return undefined;
+  }
+  const line = check.line;
+  const prompt = check.segment(o, "prompt", tokenized, false);
+  if (kind === "prompts") return prompt === undefined ? undefined : { line, prompt };
+  if (kind === "prompt_completion") {
+    const completion = check.segment(o, "completion", tokenized, true);
+    return prompt === undefined || completion === undefined ? undefined : { line, prompt, completion };
+  }
+  if (kind === "pairs") {
+    const chosen = check.segment(o, "chosen", tokenized, true);
+    const rejected = check.segment(o, "rejected", tokenized, true);
+    if (prompt === undefined || chosen === undefined || rejected === undefined) return undefined;
+    if (sameSegment(chosen, rejected)) {
+      check.warn(tokenized ? "rejected_ids" : "rejected", "identical to chosen: this pair carries no preference");
+    }
+    return { line, prompt, chosen, rejected };
+  }
+  // groups
+  const cField = tokenized ? "completions_ids" : "completions";
+  const cs = o[cField];
+  let completions: Segment[] | undefined;
+  if (!Array.isArray(cs)) {
+    check.error(cField, `expected an array of ${tokenized ? "token-id arrays" : "strings"}, got ${jsonTypeName(cs)}`);
+  } else if (cs.length < 2) {
+    check.error(cField, `a reward group needs at least 2 completions, got ${cs.length}`);
+  } else if (groupSize !== null && cs.length !== groupSize) {
+    check.error(
+      cField,
+      `expected ${groupSize} completions like the first group (every group of a file must have the same number), got ${cs.length}`,
+    );
+  } else {
+    const before = check.errors.length;
+    const items = cs.map((c, i) =>
+      tokenized ? check.ids(c, `${cField}[${i}]`, true) : check.text(c, `${cField}[${i}]`, true)
+    );
+    if (check.errors.length === before) completions = items as Segment[];
+  }
+  const rs = o.rewards;
+  let rewards: number[] | undefined;
+  if (!Array.isArray(rs)) {
+    check.error("rewards", `expected an array of numbers, got ${jsonTypeName(rs)}`);
+  } else {
+    const before = check.errors.length;
+    rs.forEach((r, i) => {
+      if (typeof r !== "number" || !Number.isFinite(r)) {
+        check.error(`rewards[${i}]`, `expected a finite number, got ${jsonTypeName(r)}`);
+      }
+    });
+    if (Array.isArray(cs) && rs.length !== cs.length) {
+      check.error("rewards", `expected ${cs.length} rewards (one per completion), got ${rs.length}`);
+    }
+    if (check.errors.length === before) rewards = rs as number[];
+  }
+  if (prompt === undefined || completions === undefined || rewards === undefined) return undefined;
+  return { line, prompt, completions, rewards };
+}
+
+/**
+ * Parses and validates a whole JSONL file. Detects the format from the first line that shows it and
+ * checks that every line agrees. Collects up to `maxErrors` errors (default 20) so the user sees many
+ * problems at once, then throws one {@link DataError} listing them (its `errors` holds them). Returns
+ * the records and the warnings (e.g. chosen identical to rejected).
+ */
+export function validateAll(text: string, options: ValidateOptions = {}): Dataset {
+  const file = options.file ?? "<data>";
+  const maxErrors = options.maxErrors ?? 20;
+  const rows = parseJsonlRows(text, file);
+  const errors: DataError[] = [];
+  let errorCount = 0;
+  const addErrors = (es: DataError[]) => {
+    errorCount += es.length;
+    for (const e of es) if (errors.length < maxErrors) errors.push(e);
+  };
+
+  // The file's format: from the first line whose keys show it; "prompts" only when no line shows more.
+  let format: DataFormat | null = null;
+  let formatLine = 0;
+  for (const row of rows) {
+    if (row.error || !isObject(row.value)) continue;
+    const kind = options.kind ?? strongKind(row.value);
+    if (kind !== null) {
+      format = { kind, tokenized: isTokenized(row.value, kind) };
+      formatLine = row.line;
+      break;
+    }
+  }
+  if (format === null) {
+    for (const row of rows) {
+      if (row.error || !isObject(row.value) || !has(row.value, "prompt", "prompt_ids")) continue;
+      format = { kind: "prompts", tokenized: isTokenized(row.value, "prompts") };
+      formatLine = row.line;
+      break;
+    }
+  }
+
+  const records: AnyRecord[] = [];
+  const warnings: DataWarning[] = [];
+  let groupSize: number | null = null;
+  for (const row of rows) {
+    if (row.error) {
+      addErrors([row.error]);
+      continue;
+    }
+    const check = new LineCheck(file, row.line, options.vocabSize);
+    const o = row.value;
+    if (!isObject(o)) {
+      check.error(null, `expected a JSON object per line, got ${jsonTypeName(o)}`);
+      addErrors(check.errors);
+      continue;
+    }
+    const conversational = ["messages", "prompt", "chosen", "rejected", "completion"].find((k) => isMessageList(o[k]));
+    if (conversational !== undefined) {
+      check.error(
+        conversational,
+        "conversational records (lists of {role, content} messages) are not supported yet: chat templates are not implemented; apply the chat template yourself and pass plain text",
+      );
+      addErrors(check.errors);
+      continue;
+    }
+    if (format === null) {
+      const keys = Object.keys(o).map((k) => JSON.stringify(k)).join(", ") || "none";
+      check.error(
+        null,
+        `cannot tell the data format: expected {"prompt","chosen","rejected"} (pairs), {"prompt","completions","rewards"} (reward groups), {"prompt","completion"} or {"prompt"}, or their *_ids forms; the line has fields ${keys}`,
+      );
+      addErrors(check.errors);
+      continue;
+    }
+    // Any record has a prompt, so reading prompts out of a pairs or groups file is fine.
+    const kind = options.kind === "prompts" ? null : strongKind(o);
+    if (kind !== null && kind !== format.kind) {
+      const mine = { kind, tokenized: isTokenized(o, kind) };
+      check.error(
+        null,
+        `the record is in the ${describeFormat(mine)} but line ${formatLine} is in the ${
+          describeFormat(format)
+        }: all lines of a file must use one format`,
+      );
+      addErrors(check.errors);
+      continue;
+    }
+    const tokenized = isTokenized(o, format.kind);
+    if (tokenized !== format.tokenized) {
+      check.error(
+        null,
+        `the record ${tokenized ? "uses token ids" : "uses text"} (${
+          describeFormat({ ...format, tokenized })
+        }) but line ${formatLine} ${
+          format.tokenized ? "uses token ids" : "uses text"
+        }: all lines of a file must use one format`,
+      );
+      addErrors(check.errors);
+      continue;
+    }
+    const record = checkRecord(o, format, check, groupSize);
+    addErrors(check.errors);
+    warnings.push(...check.warnings);
+    if (record !== undefined) {
+      records.push(record);
+      if (format.kind === "groups" && groupSize === null) groupSize = (record as GroupRecord).completions.length;
+    }
+  }
+
+  if (errorCount === 0 && records.length === 0) {
+    addErrors([new DataError({ file, line: null, field: null }, "no records: the file is empty")]);
+  }
+  throwCollected(file, errors, errorCount);
+  return { file, kind: format!.kind, tokenized: format!.tokenized, warnings, records } as Dataset;
+}
+
+/** Options of {@link readDataset}. */
+export interface ReadDatasetOptions extends Omit<ValidateOptions, "file"> {
+  /** Where to read from. Default: local files. */
+  files?: FileSource;
+}
+
+/** Reads and validates a JSONL file (see {@link validateAll}); messages name `path`. */
+export async function readDataset(path: string, options: ReadDatasetOptions = {}): Promise<Dataset> {
+  const files = options.files ?? localFiles();
+  return validateAll(await files.readText(path), { ...options, file: path });
+}

@@ -1,0 +1,595 @@
+/**
+ * The preference trainer: tunes a LoRA adapter on preference pairs or reward groups with EXO or
+ * DPO, on the device, and writes a PEFT adapter.
+ *
+ * Everything that can be wrong with the input (model, data, options, a checkpoint to resume) is
+ * checked before the output directory is touched. Reference log-probs are computed once per
+ * example with the adapter disabled (the base model: no second copy of the weights) and cached;
+ * each optimizer update is one fused ONNX graph (forward, loss, backward, clipping, AdamW/SGD) whose
+ * parameters and moments stay on the GPU under WebGPU.
+ *
+ * @module
+ */
+
+import { type DataCursor, BatchSampler, exampleLength, padGroups, padPairs, type PaddedBatch } from "../data/batching.ts";
+import { type EncodedGroup, type EncodedPair, encodeDataset, type TruncationStats } from "../data/encode.ts";
+import { type Dataset, readDataset } from "../data/formats.ts";
+import { DataError, type DataWarning } from "../data/jsonl.ts";
+import { type FileSink, type FileSource, joinPath, localFiles } from "../io/files.ts";
+import { initLoraAdapter, type LoraAdapter, readAdapter, validateAdapter, writeAdapter } from "../lora/adapter.ts";
+import { createLoraConfig, type LoraConfig } from "../lora/config.ts";
+import { loraTargets } from "../lora/targets.ts";
+import { type LoadedModel, loadModel } from "../models/load.ts";
+import { Scorer, type ScoreSequence } from "../models/score.ts";
+import { adamw } from "../optim/adamw.ts";
+import type { Optimizer } from "../optim/optimizer.ts";
+import { lrSchedule, type ScheduleKind } from "../optim/schedule.ts";
+import { sgd } from "../optim/sgd.ts";
+import { type BackendPreference, resolveBackend } from "../runtime/backend.ts";
+import type { BackendName } from "../runtime/ort.ts";
+import { Engine, type OrtTensor } from "../runtime/session.ts";
+import { Rng } from "../util/rng.ts";
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.ts";
+import { buildPreferenceGraph, INPUT, isRewardLoss, LOSS_KINDS, type LossKind } from "./preference_graph.ts";
+import { type ProgressSink, ProgressReporter } from "./progress.ts";
+import { compileStep } from "./step.ts";
+import { type Batch, StepRunner } from "./step_runner.ts";
+
+/** Everything a training run takes. Only `model`, `data` and `out` are required. */
+export interface TrainOptions {
+  /** Model directory (Hugging Face format) or an already loaded model. */
+  model: string | LoadedModel;
+  /** JSONL preference data: pairs for the `*-pref` losses, reward groups for `*-rw`. */
+  data: string;
+  /** Output directory: the adapter, `metrics.jsonl`, `checkpoints/`. */
+  out: string;
+  loss?: LossKind;
+  /** β_π (TRL's `beta`). Default 0.1. */
+  beta?: number;
+  /** β_r for the reward losses. Default 0.1. */
+  betaR?: number;
+  /** ε, EXO-pref label smoothing. Default 1e-3. */
+  epsilon?: number;
+  /** Logit temperature τ before the token log-softmax (policy and reference). Default 1. */
+  logitTemperature?: number;
+  loraR?: number;
+  /** Default 2 × r. */
+  loraAlpha?: number;
+  /** PEFT target module names; default all attention and MLP projections of the architecture. */
+  target?: string[];
+  rslora?: boolean;
+  /** Start from an existing PEFT adapter directory (its LoRA config wins over loraR/alpha/target). */
+  initAdapter?: string;
+  optimizer?: "adamw" | "sgd";
+  lr?: number;
+  weightDecay?: number;
+  schedule?: ScheduleKind;
+  warmupSteps?: number;
+  batchSize?: number;
+  gradAccum?: number;
+  /** Global gradient-norm clip; 0 disables. Default 1. */
+  maxGradNorm?: number;
+  epochs?: number;
+  /** Stop after this many optimizer updates (default: `epochs` worth). */
+  maxSteps?: number;
+  seed?: number;
+  backend?: BackendPreference;
+  /** Write a checkpoint every N updates (0: only at the end and on interruption). Default 0. */
+  checkpointEvery?: number;
+  /** Continue from the newest checkpoint in `out/checkpoints`. */
+  resume?: boolean;
+  /** File access (default: local files). */
+  files?: FileSource & FileSink;
+  /** Where progress goes (default: nowhere). */
+  progress?: ProgressSink;
+  /** Informational lines (backend choice, warnings, truncation). */
+  log?: (line: string) => void;
+  /** Stops training at the next update boundary, writing a checkpoint first. */
+  signal?: AbortSignal;
+}
+
+/** The resolved options (defaults filled in). */
+export type ResolvedTrainOptions = Required<Omit<TrainOptions, "model" | "initAdapter" | "maxSteps" | "target" | "loraAlpha" | "files" | "progress" | "log" | "signal">> & {
+  model: string | LoadedModel;
+  initAdapter: string | null;
+  maxSteps: number | null;
+  target: string[] | null;
+  loraAlpha: number | null;
+};
+
+/** What a run reports at the end (`--json` prints it). */
+export interface TrainSummary {
+  out: string;
+  adapter: string;
+  backend: BackendName;
+  backendReason: string;
+  loss: LossKind;
+  steps: number;
+  epochs: number;
+  examples: number;
+  truncation: TruncationStats;
+  warnings: number;
+  resumedFromStep: number | null;
+  interrupted: boolean;
+  finalLoss: number | null;
+  finalMetrics: Record<string, number>;
+  tokensPerSecond: number;
+  seconds: number;
+  referenceSeconds: number;
+}
+
+/** The error of a non-finite loss: names the step and the batch's data lines. */
+export class NonFiniteLossError extends Error {
+  readonly step: number;
+  readonly lines: number[];
+  constructor(step: number, lines: number[], detail: string) {
+    super(
+      `Non-finite loss at step ${step} (${detail}), batch of data lines ${lines.slice(0, 20).join(", ")}${
+        lines.length > 20 ? ", ..." : ""
+      }. Training stopped; the last good checkpoint is kept. Lower --lr or --beta, or enable --max-grad-norm`,
+    );
+    this.name = "NonFiniteLossError";
+    this.step = step;
+    this.lines = lines;
+  }
+}
+
+/** Fills in the defaults and checks ranges; throws RangeError naming the option. */
+export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
+  const r: ResolvedTrainOptions = {
+    model: o.model,
+    data: o.data,
+    out: o.out,
+    loss: o.loss ?? "exo-pref",
+    beta: o.beta ?? 0.1,
+    betaR: o.betaR ?? 0.1,
+    epsilon: o.epsilon ?? 1e-3,
+    logitTemperature: o.logitTemperature ?? 1,
+    loraR: o.loraR ?? 8,
+    loraAlpha: o.loraAlpha ?? null,
+    target: o.target ?? null,
+    rslora: o.rslora ?? false,
+    initAdapter: o.initAdapter ?? null,
+    optimizer: o.optimizer ?? "adamw",
+    lr: o.lr ?? 5e-4,
+    weightDecay: o.weightDecay ?? 0,
+    schedule: o.schedule ?? "linear",
+    warmupSteps: o.warmupSteps ?? 0,
+    batchSize: o.batchSize ?? 8,
+    gradAccum: o.gradAccum ?? 1,
+    maxGradNorm: o.maxGradNorm ?? 1,
+    epochs: o.epochs ?? 1,
+    maxSteps: o.maxSteps ?? null,
+    seed: o.seed ?? 0,
+    backend: o.backend ?? "auto",
+    checkpointEvery: o.checkpointEvery ?? 0,
+    resume: o.resume ?? false,
+  };
+  if (!LOSS_KINDS.includes(r.loss)) throw new RangeError(`--loss must be one of ${LOSS_KINDS.join(", ")}, got ${r.loss}`);
+  const positive: [string, number][] = [["--beta", r.beta], ["--beta-r", r.betaR], ["--logit-temperature", r.logitTemperature], [
+    "--lr",
+    r.lr,
+  ]];
+  for (const [k, v] of positive) if (!(v > 0 && Number.isFinite(v))) throw new RangeError(`${k} must be a positive number, got ${v}`);
+  if (!(r.epsilon > 0 && r.epsilon < 1)) throw new RangeError(`--epsilon must be in (0, 1), got ${r.epsilon}`);
+  const ints: [string, number, number][] = [
+    ["--lora-r", r.loraR, 1],
+    ["--batch-size", r.batchSize, 1],
+    ["--grad-accum", r.gradAccum, 1],
+    ["--epochs", r.epochs, 1],
+    ["--warmup-steps", r.warmupSteps, 0],
+    ["--checkpoint-every", r.checkpointEvery, 0],
+  ];
+  if (r.maxSteps !== null) ints.push(["--max-steps", r.maxSteps, 1]);
+  for (const [k, v, lo] of ints) if (!(Number.isInteger(v) && v >= lo)) throw new RangeError(`${k} must be an integer >= ${lo}, got ${v}`);
+  if (!(r.maxGradNorm >= 0)) throw new RangeError(`--max-grad-norm must be >= 0 (0 disables), got ${r.maxGradNorm}`);
+  if (!(r.weightDecay >= 0)) throw new RangeError(`--weight-decay must be >= 0, got ${r.weightDecay}`);
+  if (!["adamw", "sgd"].includes(r.optimizer)) throw new RangeError(`--optimizer must be adamw or sgd, got ${r.optimizer}`);
+  if (!["constant", "linear", "cosine"].includes(r.schedule)) {
+    throw new RangeError(`--schedule must be constant, linear or cosine, got ${r.schedule}`);
+  }
+  if (r.loraAlpha !== null && !(r.loraAlpha > 0)) throw new RangeError(`--lora-alpha must be positive, got ${r.loraAlpha}`);
+  return r;
+}
+
+type Examples = { kind: "pairs"; items: EncodedPair[] } | { kind: "groups"; items: EncodedGroup[]; k: number };
+
+/** Everything checked and prepared before any output is written. */
+interface Prepared {
+  o: ResolvedTrainOptions;
+  model: LoadedModel;
+  examples: Examples;
+  truncation: TruncationStats;
+  warnings: DataWarning[];
+  adapter: LoraAdapter;
+  fingerprint: string;
+  resumeFrom: string | null;
+}
+
+function fingerprintOf(o: ResolvedTrainOptions, model: LoadedModel, lora: LoraConfig, dataText: string): string {
+  // FNV-1a over what must not change between a run and its resume.
+  const key = JSON.stringify({
+    model: model.dir,
+    arch: model.config.arch,
+    loss: o.loss,
+    beta: o.beta,
+    betaR: o.betaR,
+    epsilon: o.epsilon,
+    tau: o.logitTemperature,
+    lora,
+    optimizer: o.optimizer,
+    lr: o.lr,
+    wd: o.weightDecay,
+    schedule: o.schedule,
+    warmup: o.warmupSteps,
+    batch: o.batchSize,
+    accum: o.gradAccum,
+    clip: o.maxGradNorm,
+    epochs: o.epochs,
+    maxSteps: o.maxSteps,
+    seed: o.seed,
+    data: hash(dataText),
+  });
+  return hash(key);
+}
+
+function hash(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, "0") + s.length.toString(16);
+}
+
+/** Loads and validates everything. Throws DataError / RangeError / Error before touching `out`. */
+async function prepare(options: TrainOptions, files: FileSource & FileSink): Promise<Prepared> {
+  const o = resolveTrainOptions(options);
+  const model = typeof o.model === "string" ? await loadModel(o.model, files) : o.model;
+  const dataText = await files.readText(o.data);
+  const wantKind = isRewardLoss(o.loss) ? "groups" : "pairs";
+  const ds: Dataset = await readDataset(o.data, { files, vocabSize: model.config.vocabSize });
+  if (ds.kind !== wantKind) {
+    throw new DataError(
+      { file: o.data, line: null, field: null },
+      `--loss ${o.loss} needs ${wantKind === "pairs" ? 'preference pairs {"prompt","chosen","rejected"}' : 'reward groups {"prompt","completions","rewards"}'}, but the file holds ${ds.kind}`,
+    );
+  }
+  const enc = encodeDataset(ds, model.tokenizer, { maxLength: model.config.maxPositions, vocabSize: model.config.vocabSize });
+  let examples: Examples;
+  if (enc.kind === "pairs") examples = { kind: "pairs", items: enc.examples };
+  else if (enc.kind === "groups") {
+    examples = { kind: "groups", items: enc.examples, k: enc.examples[0]?.completionIds.length ?? 0 };
+  } else throw new Error(`unreachable: ${enc.kind}`);
+  if (examples.items.length === 0) throw new DataError({ file: o.data, line: null, field: null }, "no examples");
+
+  let adapter: LoraAdapter;
+  if (o.initAdapter) {
+    adapter = await readAdapter(o.initAdapter, files, model.config);
+  } else {
+    const lora = createLoraConfig(model.config, {
+      r: o.loraR,
+      alpha: o.loraAlpha ?? undefined,
+      targetModules: o.target ?? undefined,
+      useRslora: o.rslora,
+      baseModelNameOrPath: model.dir,
+    });
+    loraTargets(model.config, lora); // throws on unknown target names, before anything is written
+    adapter = initLoraAdapter(model.config, lora, new Rng(o.seed));
+  }
+  validateAdapter(adapter, model.config, o.initAdapter ?? "new adapter");
+  const fingerprint = fingerprintOf(o, model, adapter.config, dataText);
+  let resumeFrom: string | null = null;
+  if (o.resume) {
+    resumeFrom = await latestCheckpoint(o.out, files);
+    if (resumeFrom) {
+      const ck = await loadCheckpoint(resumeFrom, files);
+      if (ck.state.fingerprint !== fingerprint) {
+        throw new Error(
+          `Cannot resume from ${resumeFrom}: it was written with other options, data or model. Use the same command line as the interrupted run, or a new --out`,
+        );
+      }
+    }
+  }
+  return { o, model, examples, truncation: enc.truncation, warnings: ds.warnings, adapter, fingerprint, resumeFrom };
+}
+
+/** Reference log-probs of every sequence, base model (adapter disabled). */
+async function referenceLogps(engine: Engine, model: LoadedModel, ex: Examples, tau: number): Promise<Float32Array[]> {
+  const scorer = await Scorer.create(model, { engine });
+  try {
+    if (ex.kind === "pairs") {
+      const seqs: ScoreSequence[] = ex.items.flatMap((p) => [
+        { promptIds: p.promptIds, completionIds: p.chosenIds },
+        { promptIds: p.promptIds, completionIds: p.rejectedIds },
+      ]);
+      const lp = await scorer.score(seqs, { temperature: tau, batchSize: 16 });
+      return ex.items.map((_, i) => Float32Array.of(lp[2 * i], lp[2 * i + 1]));
+    }
+    const seqs: ScoreSequence[] = ex.items.flatMap((gr) => gr.completionIds.map((c) => ({ promptIds: gr.promptIds, completionIds: c })));
+    const lp = await scorer.score(seqs, { temperature: tau, batchSize: 16 });
+    return ex.items.map((_, i) => Float32Array.from(lp.slice(i * ex.k, (i + 1) * ex.k)));
+  } finally {
+    await scorer.release();
+  }
+}
+
+function toFeeds(engine: Engine, padded: PaddedBatch, ref: Float32Array, rewards?: Float32Array, k?: number): Batch {
+  const rows = padded.rows, t = padded.length;
+  const feeds: Record<string, OrtTensor> = {
+    [INPUT.inputIds]: engine.tensor(padded.inputIds as BigInt64Array, [rows, t]),
+    [INPUT.attentionMask]: engine.tensor(padded.attentionMask as BigInt64Array, [rows, t]),
+    [INPUT.targets]: engine.tensor(padded.targets as BigInt64Array, [rows, t]),
+    [INPUT.completionMask]: engine.tensor(padded.completionMask as Float32Array, [rows, t]),
+    [INPUT.refLogps]: engine.tensor(ref, [rows]),
+  };
+  if (rewards && k) feeds[INPUT.rewards] = engine.tensor(rewards, [rows / k, k]);
+  return feeds;
+}
+
+/** Builds one micro-batch's feeds and its token count from example indices. */
+function makeBatch(engine: Engine, ex: Examples, refs: Float32Array[], idx: number[], maxLength: number): {
+  feeds: Batch;
+  tokens: number;
+  lines: number[];
+} {
+  if (ex.kind === "pairs") {
+    const items = idx.map((i) => ex.items[i]);
+    const padded = padPairs(items, { maxLength });
+    const b = items.length;
+    const ref = new Float32Array(2 * b);
+    idx.forEach((i, j) => {
+      ref[j] = refs[i][0];
+      ref[b + j] = refs[i][1];
+    });
+    return { feeds: toFeeds(engine, padded, ref), tokens: sum(padded.rowLengths), lines: items.map((e) => e.line) };
+  }
+  const items = idx.map((i) => ex.items[i]);
+  const padded = padGroups(items, { maxLength });
+  const ref = new Float32Array(items.length * ex.k);
+  idx.forEach((i, j) => ref.set(refs[i], j * ex.k));
+  return {
+    feeds: toFeeds(engine, padded, ref, Float32Array.from(padded.rewards), ex.k),
+    tokens: sum(padded.rowLengths),
+    lines: items.map((e) => e.line),
+  };
+}
+
+function sum(xs: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < xs.length; i++) s += xs[i];
+  return s;
+}
+
+/**
+ * A training run. `Trainer.create()` validates everything (no output written on failure);
+ * `train()` runs it.
+ *
+ * @example
+ * ```ts ignore
+ * const trainer = await Trainer.create({ model: "models/review-gpt2", data: "data/pairs.jsonl", out: "runs/a" });
+ * const summary = await trainer.train();
+ * console.log(summary.adapter);
+ * ```
+ */
+export class Trainer {
+  readonly options: ResolvedTrainOptions;
+  readonly model: LoadedModel;
+  /** Data warnings (e.g. chosen identical to rejected). */
+  readonly warnings: readonly DataWarning[];
+  #p: Prepared;
+  #files: FileSource & FileSink;
+  #progress?: ProgressSink;
+  #log: (line: string) => void;
+  #signal?: AbortSignal;
+
+  private constructor(p: Prepared, options: TrainOptions, files: FileSource & FileSink) {
+    this.#p = p;
+    this.options = p.o;
+    this.model = p.model;
+    this.warnings = p.warnings;
+    this.#files = files;
+    this.#progress = options.progress;
+    this.#log = options.log ?? (() => {});
+    this.#signal = options.signal;
+  }
+
+  /** Loads the model and data and checks every option; throws before anything is written. */
+  static async create(options: TrainOptions): Promise<Trainer> {
+    const files = options.files ?? localFiles();
+    const p = await prepare(options, files);
+    return new Trainer(p, options, files);
+  }
+
+  /** Trains and writes the adapter; returns the summary. */
+  async train(): Promise<TrainSummary> {
+    const { o, model, examples: ex, fingerprint } = this.#p;
+    const files = this.#files;
+    const t0 = performance.now();
+    const choice = await resolveBackend(o.backend);
+    this.#log(`backend: ${choice.backend} (${choice.reason})`);
+    for (const w of this.warnings.slice(0, 10)) this.#log(`warning: ${w.message}`);
+    if (this.warnings.length > 10) this.#log(`warning: ... ${this.warnings.length - 10} more`);
+    const tr = this.#p.truncation;
+    if (tr.truncatedExamples > 0) {
+      this.#log(`truncated ${tr.truncatedExamples} of ${tr.examples} examples to the model's ${tr.maxLength} positions`);
+    }
+    const engine = await Engine.create(choice.backend);
+
+    // Resume state.
+    let adapter = this.#p.adapter;
+    let state: TrainerState | null = null;
+    let moments: Map<string, Float32Array> | null = null;
+    if (this.#p.resumeFrom) {
+      const ck = await loadCheckpoint(this.#p.resumeFrom, files);
+      adapter = ck.adapter;
+      state = ck.state;
+      moments = ck.optimizer;
+      this.#log(`resuming from ${this.#p.resumeFrom} (step ${state.step})`);
+    }
+    await files.mkdir(o.out);
+    const metricsPath = joinPath(o.out, "metrics.jsonl");
+    await truncateLines(files, metricsPath, state ? state.metricsLines : 0);
+    let metricsLines = state ? state.metricsLines : 0;
+
+    const tRef = performance.now();
+    const refs = await referenceLogps(engine, model, ex, o.logitTemperature);
+    const referenceSeconds = (performance.now() - tRef) / 1000;
+
+    const sampler = new BatchSampler(ex.items.map((e) => exampleLength(e)), { batchSize: o.batchSize, seed: o.seed });
+    const updatesPerEpoch = Math.max(1, Math.floor(sampler.batchesPerEpoch / o.gradAccum));
+    const totalSteps = o.maxSteps ?? updatesPerEpoch * o.epochs;
+    const optimizer: Optimizer = o.optimizer === "adamw" ? adamw({ weightDecay: o.weightDecay }) : sgd({ weightDecay: o.weightDecay });
+
+    const pg = buildPreferenceGraph(model, adapter.config, {
+      loss: o.loss,
+      betaPi: o.beta,
+      betaR: o.betaR,
+      eps: o.epsilon,
+      temperature: o.logitTemperature,
+      k: ex.kind === "groups" ? ex.k : undefined,
+    });
+    const compiled = compileStep({
+      graph: pg.graph,
+      loss: pg.loss,
+      params: pg.params,
+      metrics: pg.metrics,
+      optimizer,
+      maxGradNorm: o.maxGradNorm,
+      accumulate: o.gradAccum > 1,
+      serialize: { externalDataThreshold: 1 << 20 },
+    });
+    const params = new Map<string, Float32Array>();
+    for (const [k, t] of adapter.tensors) params.set(k, t.data as Float32Array);
+    const schedule = lrSchedule({ kind: o.schedule, lr: o.lr, warmupSteps: o.warmupSteps, totalSteps });
+    const runner = await StepRunner.create(engine, compiled, params, { lr: schedule });
+    if (state && moments) {
+      const slots = new Map<string, Float32Array>();
+      for (const [k, v] of moments) slots.set(k, v);
+      runner.importState({ step: state.step, optimizer: optimizer.name, slots });
+    }
+
+    let cursor: DataCursor = state ? state.cursor : { epoch: 0, batchIndex: 0 };
+    const rng = state ? Rng.fromState(state.rng) : new Rng(o.seed);
+    let elapsed = state ? state.elapsedSeconds : 0;
+    let tokens = 0, trainSeconds = 0;
+    let last: { loss: number; metrics: Record<string, number> } | null = null;
+    let interrupted = false;
+    const reporter = this.#progress ? new ProgressReporter(this.#progress) : null;
+    const startStep = runner.step;
+
+    const checkpoint = async () => {
+      const st = await runner.exportState();
+      const cur = await runner.getParams();
+      const tensors = new Map([...adapter.tensors].map(([k, t]) => [k, { ...t, data: cur.get(k)! }]));
+      await saveCheckpoint(o.out, files, {
+        state: { step: runner.step, cursor, rng: rng.state(), fingerprint, metricsLines, elapsedSeconds: elapsed },
+        adapter: { config: adapter.config, tensors },
+        optimizer: st.slots,
+      });
+    };
+
+    try {
+      while (runner.step < totalSteps) {
+        if (this.#signal?.aborted) {
+          interrupted = true;
+          break;
+        }
+        const micro: Batch[] = [];
+        const lines: number[] = [];
+        let stepTokens = 0;
+        for (let m = 0; m < o.gradAccum; m++) {
+          const idx = sampler.batchAt(cursor);
+          const b = makeBatch(engine, ex, refs, idx, model.config.maxPositions);
+          micro.push(b.feeds);
+          lines.push(...b.lines);
+          stepTokens += b.tokens;
+          cursor = sampler.advance(cursor);
+        }
+        const ts = performance.now();
+        const r = await runner.run(o.gradAccum > 1 ? micro : micro[0]);
+        const dt = (performance.now() - ts) / 1000;
+        if (!Number.isFinite(r.loss) || !Number.isFinite(r.gradNorm)) {
+          throw new NonFiniteLossError(r.step, lines, `loss ${r.loss}, grad norm ${r.gradNorm}`);
+        }
+        trainSeconds += dt;
+        elapsed += dt;
+        tokens += stepTokens;
+        last = { loss: r.loss, metrics: r.metrics };
+        const epochFloat = cursor.epoch + cursor.batchIndex / sampler.batchesPerEpoch;
+        const row = {
+          step: r.step,
+          epoch: Number(epochFloat.toFixed(4)),
+          lr: r.lr,
+          loss: r.loss,
+          grad_norm: r.gradNorm,
+          ...r.metrics,
+          tokens: stepTokens,
+          "tokens/s": stepTokens / dt,
+          step_seconds: dt,
+        };
+        await files.appendText(metricsPath, JSON.stringify(row) + "\n");
+        metricsLines++;
+        reporter?.update({
+          step: r.step,
+          totalSteps,
+          epoch: cursor.epoch,
+          loss: r.loss,
+          accuracy: r.metrics["rewards/accuracies"] ?? null,
+          tokensPerSecond: tokens / Math.max(trainSeconds, 1e-9),
+          etaSeconds: (trainSeconds / Math.max(1, r.step - startStep)) * (totalSteps - r.step),
+        });
+        if (o.checkpointEvery > 0 && r.step % o.checkpointEvery === 0 && r.step < totalSteps) await checkpoint();
+      }
+      reporter?.finish();
+      await checkpoint();
+      const finalParams = await runner.getParams();
+      const tensors = new Map([...adapter.tensors].map(([k, t]) => [k, { ...t, data: finalParams.get(k)! }]));
+      if (!interrupted) await writeAdapterAtomic(o.out, { config: adapter.config, tensors }, files);
+    } finally {
+      reporter?.finish();
+      await runner.release();
+    }
+    return {
+      out: o.out,
+      adapter: o.out,
+      backend: choice.backend,
+      backendReason: choice.reason,
+      loss: o.loss,
+      steps: runner.step,
+      epochs: o.epochs,
+      examples: ex.items.length,
+      truncation: this.#p.truncation,
+      warnings: this.warnings.length,
+      resumedFromStep: state ? state.step : null,
+      interrupted,
+      finalLoss: last?.loss ?? null,
+      finalMetrics: last?.metrics ?? {},
+      tokensPerSecond: tokens / Math.max(trainSeconds, 1e-9),
+      seconds: (performance.now() - t0) / 1000,
+      referenceSeconds,
+    };
+  }
+}
+
+/** Writes the final adapter files; each file is replaced atomically (temp + rename). */
+async function writeAdapterAtomic(dir: string, adapter: LoraAdapter, files: FileSink): Promise<void> {
+  await writeAdapter(dir, adapter, files);
+}
+
+/** Keeps the first `n` lines of a file (metrics of steps a resumed run will redo are dropped). */
+async function truncateLines(files: FileSource & FileSink, path: string, n: number): Promise<void> {
+  if (!(await files.exists(path))) {
+    await files.writeText(path, "");
+    return;
+  }
+  const text = await files.readText(path);
+  const lines = text.split("\n").filter((l) => l.length > 0);
+  if (lines.length === n) return;
+  await files.writeText(path, lines.slice(0, n).map((l) => l + "\n").join(""));
+}
+
+/** Convenience: create + train. */
+export async function train(options: TrainOptions): Promise<TrainSummary> {
+  return await (await Trainer.create(options)).train();
+}
