@@ -2,9 +2,121 @@
  * exo-tune: on-device preference tuning (EXO, DPO) of LoRA adapters for small causal language
  * models, on WebGPU with a WebAssembly fallback, through ONNX Runtime Web.
  *
+ * @example
+ * ```ts ignore
+ * import { Generator, loadModel, localFiles, readAdapter, train } from "./mod.ts";
+ * const summary = await train({ model: "models/review-gpt2", data: "data/pairs.jsonl", out: "runs/a" });
+ * const model = await loadModel("models/review-gpt2");
+ * const gen = await Generator.create(model, { adapter: await readAdapter("runs/a", localFiles()) });
+ * console.log((await gen.generate("The movie was", { maxNewTokens: 24 })).sequences[0].text);
+ * ```
+ *
  * @module
  */
 
+// Training
+export {
+  NonFiniteLossError,
+  resolveTrainOptions,
+  train,
+  Trainer,
+  type TrainOptions,
+  type TrainSummary,
+} from "./src/train/trainer.ts";
+export { isRewardLoss, LOSS_KINDS, type LossKind } from "./src/train/preference_graph.ts";
+export { evaluatePairs, type PairEvaluation, scorePairs } from "./src/train/evaluate.ts";
+export { type Checkpoint, latestCheckpoint, loadCheckpoint, type TrainerState } from "./src/train/checkpoint.ts";
+export { type CompiledStep, compileStep, type StepLayout, type StepSpec } from "./src/train/step.ts";
+export { type Batch, type OptimizerState, type StepResult, StepRunner, type StepRunnerOptions } from "./src/train/step_runner.ts";
+
+// Losses
+export * from "./src/losses/mod.ts";
+
+// Autodiff and optimizers
+export {
+  backward,
+  type BackwardOptions,
+  DIFFERENTIABLE_OPS,
+  type DifferentiableOp,
+  type GradContext,
+  type GradRule,
+  hasGradRule,
+} from "./src/autodiff/mod.ts";
+export {
+  adamw,
+  type AdamWOptions,
+  clipByGlobalNorm,
+  globalNorm,
+  lrSchedule,
+  type Optimizer,
+  type Schedule,
+  type ScheduleKind,
+  type ScheduleOptions,
+  sgd,
+  type SgdOptions,
+} from "./src/optim/mod.ts";
+
+// Models, tokenizers, scoring
+export { type GenerationDefaults, type LoadedModel, loadModel, ModelLoadError } from "./src/models/load.ts";
+export { loadTokenizer, type Tokenizer, TokenizerError } from "./src/models/tokenizer.ts";
+export { type Arch, ConfigError, type ModelConfig, parseModelConfig } from "./src/models/config.ts";
+export { buildForward, type ForwardInputs, type ForwardOutputs, type LoraAttachment } from "./src/models/forward.ts";
+export {
+  buildSequenceLogprobs,
+  buildTokenLogprobs,
+  Scorer,
+  type ScorerOptions,
+  type ScoreSequence,
+} from "./src/models/score.ts";
+export {
+  loadSafetensorsDir,
+  parseSafetensors,
+  type SafeTensor,
+  SafetensorsError,
+  serializeSafetensors,
+  toFloat32,
+  toTensorData,
+} from "./src/models/safetensors.ts";
+
+// LoRA adapters (PEFT format)
+export {
+  adapterConfigJson,
+  AdapterError,
+  createLoraConfig,
+  type LoraConfig,
+  loraScaling,
+  parseAdapterConfig,
+} from "./src/lora/config.ts";
+export { loraTargets, type LoraTarget } from "./src/lora/targets.ts";
+export { initLoraAdapter, type LoraAdapter, readAdapter, validateAdapter, writeAdapter } from "./src/lora/adapter.ts";
+export { mergeAdapter } from "./src/lora/merge.ts";
+
+// Generation
+export * from "./src/generate/mod.ts";
+
+// Data
+export { DataError, type DataWarning, parseJsonl } from "./src/data/jsonl.ts";
+export { type Dataset, type DataKind, readDataset, validateAll } from "./src/data/formats.ts";
+export {
+  encodeDataset,
+  type EncodedGroup,
+  type EncodedPair,
+  truncateExample,
+  type TruncationStats,
+} from "./src/data/encode.ts";
+export {
+  type BatchOptions,
+  BatchSampler,
+  type DataCursor,
+  epochBatches,
+  exampleLength,
+  padBatch,
+  type PaddedBatch,
+  padGroups,
+  padPairs,
+} from "./src/data/batching.ts";
+
+// Runtime and graphs
 export { type BackendChoice, type BackendPreference, probeWebGpu, resolveBackend } from "./src/runtime/backend.ts";
 export { type BackendName, configureRuntime, ORT_VERSION, type RuntimeConfig } from "./src/runtime/ort.ts";
 export { Engine, GraphSession, type OrtTensor, readTensor, type SessionOptions, TensorPool } from "./src/runtime/session.ts";

@@ -51,10 +51,28 @@ function num(name: string, v: string | undefined): number | undefined {
   return x;
 }
 
+const FLAGS = new Set(["--rslora", "--resume", "--json", "--help"]);
+
+/**
+ * `--lr -1` -> `--lr=-1`: node's parseArgs refuses an option value that starts with a dash, which
+ * would hide the real problem (a negative number) behind an "ambiguous argument" message.
+ */
+function joinNegativeValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i], next = argv[i + 1];
+    if (/^--[a-z-]+$/.test(a) && !FLAGS.has(a) && next !== undefined && /^-(\d|\.\d|inf)/i.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 /** Parses the command line into {@link TrainOptions} (throws RangeError on bad values). */
 export function parseTrainArgs(argv: string[]): TrainOptions & { json: boolean; help: boolean } {
   const { values } = parseArgs({
-    args: argv,
+    args: joinNegativeValues(argv),
     strict: true,
     options: {
       model: { type: "string" },

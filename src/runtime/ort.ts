@@ -21,7 +21,7 @@ export type BackendName = "webgpu" | "wasm";
 
 /** Global runtime settings; set them before the first session is created. */
 export interface RuntimeConfig {
-  /** wasm threads (default: 1 in browsers without cross-origin isolation, else min(4, cores)). */
+  /** wasm threads (default 1: see {@link defaultThreads}). */
   wasmThreads?: number;
   /** ORT log level for session creation (0 verbose ... 4 fatal; default 3). */
   logLevel?: 0 | 1 | 2 | 3 | 4;
@@ -30,11 +30,14 @@ export interface RuntimeConfig {
 const config: Required<RuntimeConfig> = { wasmThreads: defaultThreads(), logLevel: 3 };
 const loaded = new Map<BackendName, Promise<OrtModule>>();
 
+/**
+ * One thread by default. Multi-threaded wasm starts under Deno and Bun (see deno_threads.ts), but
+ * on this project's 2-core machines it was slower than one thread for training-step graphs, and a
+ * fused step with 2 threads hung inside ORT on batches of 16 x 48 tokens. Ask for more with
+ * `configureRuntime({ wasmThreads })` and measure (`deno task bench` runs 1 and 2).
+ */
 function defaultThreads(): number {
-  const g = globalThis as { crossOriginIsolated?: boolean; navigator?: { hardwareConcurrency?: number } };
-  const isBrowser = typeof (globalThis as { document?: unknown }).document !== "undefined";
-  if (isBrowser && !g.crossOriginIsolated) return 1;
-  return Math.max(1, Math.min(4, g.navigator?.hardwareConcurrency ?? 1));
+  return 1;
 }
 
 /** Changes runtime settings. Thread count changes are refused once ORT is loaded. */

@@ -11,7 +11,7 @@
 
 import type * as Ort from "onnxruntime-web";
 import type { SerializedModel } from "../onnx/serialize.ts";
-import { type BackendName, loadOrt, type OrtModule, withThreadShim } from "./ort.ts";
+import { type BackendName, loadOrt, type OrtModule, runtimeConfig, withThreadShim } from "./ort.ts";
 
 /** ORT's tensor type. */
 export type OrtTensor = Ort.Tensor;
@@ -94,7 +94,8 @@ export class Engine {
       executionProviders: this.backend === "webgpu" ? ["webgpu"] : ["wasm"],
       graphOptimizationLevel: options.graphOptimizationLevel ?? "all",
     };
-    if (options.verbose) opts.logSeverityLevel = 0;
+    // ORT prints warnings (e.g. unused initializers) straight to stdout; keep them out unless asked.
+    opts.logSeverityLevel = options.verbose ? 0 : runtimeConfig().logLevel;
     if (m.externalData) opts.externalData = [{ path: m.externalData.path, data: m.externalData.data }];
     if (this.backend === "webgpu" && options.gpuOutputs?.length) {
       const loc: Record<string, Ort.Tensor.DataLocation> = {};
@@ -121,12 +122,17 @@ export class Engine {
   }
 }
 
-/** Reads a tensor's data to the CPU (downloads a gpu-buffer tensor). */
+/**
+ * Reads a tensor's data to the CPU. A gpu-buffer tensor is downloaded and its GPU buffer released
+ * (`getData(true)`): the tensor becomes a CPU tensor, re-uploaded if it is fed again. Plain
+ * `getData()` would also turn it into a CPU tensor but keep the GPU buffer alive, which a
+ * {@link TensorPool} (it only disposes gpu-buffer tensors) could then never free.
+ */
 export async function readTensor(t: OrtTensor): Promise<Float32Array | Float64Array | BigInt64Array | Int32Array> {
   if (t.location === "cpu" || t.location === "cpu-pinned") {
     return t.data as Float32Array;
   }
-  return (await t.getData()) as Float32Array;
+  return (await t.getData(true)) as Float32Array;
 }
 
 /**

@@ -117,12 +117,16 @@ export function buildPreferenceGraph(
   } else {
     const k = o.k;
     if (!k || k < 2) throw new RangeError(`reward losses need K >= 2 completions per group, got ${k}`);
-    const rewards = g.input(INPUT.rewards, "float32", ["groups", k]);
+    // u and the policy log-probs go through ONE reshape ([2, rows] -> [2, groups, K]) so both get the
+    // same symbolic group dim, and the rewards input takes it too, so all three broadcast together.
+    const at = (i: number) => g.constant(new BigInt64Array([BigInt(i)]), [], "int64");
+    const both = op.reshape(op.concat([op.unsqueeze(u, [0]), op.unsqueeze(policy, [0])], 0), [2, -1, k]);
+    const ug = op.gather(both, at(0), 0), lpg = op.gather(both, at(1), 0);
+    const rewards = g.input(INPUT.rewards, "float32", [ug.shape[0], k]);
     dataInputs.push(INPUT.rewards);
-    const ug = op.reshape(u, [-1, k]);
     const emitted = o.loss === "exo-rw" ? emitExoRw(ug, rewards, hyper) : emitDpoRw(ug, rewards, hyper);
     loss = emitted.loss;
-    metrics = emitGroupMetrics({ u: ug, rewards, logp: op.reshape(policy, [-1, k]) }, { betaPi: o.betaPi });
+    metrics = emitGroupMetrics({ u: ug, rewards, logp: lpg }, { betaPi: o.betaPi });
   }
   return { graph: g, params, loss, metrics, dataInputs };
 }

@@ -188,6 +188,7 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
   if (!["constant", "linear", "cosine"].includes(r.schedule)) {
     throw new RangeError(`--schedule must be constant, linear or cosine, got ${r.schedule}`);
   }
+  if (!["auto", "webgpu", "wasm"].includes(r.backend)) throw new RangeError(`--backend must be auto, webgpu or wasm, got ${r.backend}`);
   if (r.loraAlpha !== null && !(r.loraAlpha > 0)) throw new RangeError(`--lora-alpha must be positive, got ${r.loraAlpha}`);
   return r;
 }
@@ -280,7 +281,16 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
   validateAdapter(adapter, model.config, o.initAdapter ?? "new adapter");
   const fingerprint = fingerprintOf(o, model, adapter.config, dataText);
   let resumeFrom: string | null = null;
-  if (o.resume) {
+  if (!o.resume) {
+    // A fresh run beside an earlier run's checkpoints would have its own pruned away (names sort by
+    // step) and block a later --resume: refuse rather than mix two runs in one directory.
+    const earlier = await latestCheckpoint(o.out, files);
+    if (earlier) {
+      throw new Error(
+        `--out ${o.out} already holds checkpoints of an earlier run (${earlier}): pass --resume to continue it, or use a new --out`,
+      );
+    }
+  } else {
     resumeFrom = await latestCheckpoint(o.out, files);
     if (resumeFrom) {
       const ck = await loadCheckpoint(resumeFrom, files);
