@@ -32,11 +32,43 @@ export function evalDim(d: Dim, b: Bindings): number {
   const times = d.split("*");
   if (times.length > 1) return times.reduce((s, p) => s * evalDim(p.trim(), b), 1);
   if (/^\d+$/.test(d)) return Number(d);
-  throw new RangeError(`Cannot size the symbolic dim ${JSON.stringify(d)}: bind it (known: ${Object.keys(b).join(", ")})`);
+  throw new RangeError(
+    `Cannot size the symbolic dim ${JSON.stringify(d)}: bind it (known: ${Object.keys(b).join(", ")})`,
+  );
+}
+
+/**
+ * Binds the dims the op builders named after a Reshape with a -1 (e.g. `reshape_3` for the
+ * flattened `[rows·seq, in]` of a LoRA weight gradient): each is the input's element count over the
+ * output's other dims. Nodes are in topological order, so one pass suffices.
+ */
+export function bindReshapeDims(g: Graph, bindings: Bindings): Record<string, number> {
+  const b: Record<string, number> = { ...bindings };
+  const tryDim = (d: Dim): number | null => {
+    try {
+      return evalDim(d, b);
+    } catch {
+      return null;
+    }
+  };
+  for (const n of g.nodes) {
+    if (n.op !== "Reshape") continue;
+    const x = g.values.get(n.inputs[0]), y = g.values.get(n.outputs[0]);
+    if (!x || !y) continue;
+    const unknown = y.shape.filter((d) => tryDim(d) === null);
+    if (unknown.length !== 1 || typeof unknown[0] !== "string") continue;
+    const inDims = x.shape.map(tryDim);
+    if (inDims.some((d) => d === null)) continue;
+    const total = (inDims as number[]).reduce((p, d) => p * d, 1);
+    const known = y.shape.filter((d) => d !== unknown[0]).reduce((p: number, d) => p * tryDim(d)!, 1);
+    if (known > 0) b[unknown[0]] = total / known;
+  }
+  return b;
 }
 
 /** Counts 2·M·N·K over every MatMul and Gemm of `g`. */
-export function countMatmulFlops(g: Graph, bindings: Bindings): FlopCount {
+export function countMatmulFlops(g: Graph, given: Bindings): FlopCount {
+  const bindings = bindReshapeDims(g, given);
   let flops = 0, matmuls = 0;
   const byNode: { name: string; flops: number }[] = [];
   for (const n of g.nodes) {

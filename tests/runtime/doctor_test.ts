@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { doctor } from "../../src/cli/doctor.ts";
+import { resolveBackend } from "../../src/runtime/backend.ts";
+
+const CI = Deno.env.get("CI") === "true";
+
+Deno.test("doctor --json has the documented fields and auto's choice follows the adapter", async () => {
+  const r = await doctor("auto");
+  assert.equal(r.ort, "1.30.0");
+  assert.equal(r.wasm.ok, true, r.wasm.error);
+  assert.equal(typeof r.webgpu.available, "boolean");
+  assert.equal(typeof r.webgpu.reason, "string");
+  if (r.webgpu.available) {
+    const a = r.webgpu.adapter as { isFallbackAdapter: boolean; description: string; limits: Record<string, number> };
+    assert.ok(a.limits.maxBufferSize > 0);
+    // auto takes WebGPU only on a hardware adapter.
+    assert.equal(r.backend, a.isFallbackAdapter ? "wasm" : "webgpu");
+    if (a.isFallbackAdapter) assert.match(r.reason, /fallback/);
+  } else {
+    assert.equal(r.backend, "wasm");
+    assert.equal(r.webgpu.adapter, null);
+  }
+  // The report is what --json prints: it must survive JSON.
+  assert.deepEqual(JSON.parse(JSON.stringify(r)).backend, r.backend);
+});
+
+Deno.test("--backend wasm forces wasm; --backend webgpu forces webgpu or fails with the reason", async () => {
+  assert.equal((await doctor("wasm")).backend, "wasm");
+  const probe = await resolveBackend("auto");
+  if (probe.webgpu.available) {
+    const r = await doctor("webgpu");
+    assert.equal(r.backend, "webgpu");
+  } else {
+    assert.ok(!CI, `CI must have a WebGPU adapter (lavapipe): ${probe.webgpu.reason}`);
+    await assert.rejects(() => resolveBackend("webgpu"), /WebGPU was requested but is not available/);
+  }
+  await assert.rejects(() => resolveBackend("cuda" as never), /Unknown backend "cuda"/);
+});
+
+Deno.test("the CLI prints one JSON object for doctor --json", async () => {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "src/cli/main.ts", "doctor", "--json", "--backend", "wasm"],
+    stdout: "piped",
+    stderr: "null",
+  });
+  const out = await cmd.output();
+  assert.equal(out.code, 0);
+  const obj = JSON.parse(new TextDecoder().decode(out.stdout));
+  assert.equal(obj.backend, "wasm");
+  assert.ok("webgpu" in obj && "available" in obj.webgpu && "adapter" in obj.webgpu && "reason" in obj.webgpu);
+});
