@@ -27,7 +27,13 @@ export { isRewardLoss, LOSS_KINDS, type LossKind } from "./src/train/preference_
 export { evaluatePairs, type PairEvaluation, scorePairs } from "./src/train/evaluate.ts";
 export { type Checkpoint, latestCheckpoint, loadCheckpoint, type TrainerState } from "./src/train/checkpoint.ts";
 export { type CompiledStep, compileStep, type StepLayout, type StepSpec } from "./src/train/step.ts";
-export { type Batch, type OptimizerState, type StepResult, StepRunner, type StepRunnerOptions } from "./src/train/step_runner.ts";
+export {
+  type Batch,
+  type OptimizerState,
+  type StepResult,
+  StepRunner,
+  type StepRunnerOptions,
+} from "./src/train/step_runner.ts";
 
 // Losses
 export * from "./src/losses/mod.ts";
@@ -87,7 +93,7 @@ export {
   loraScaling,
   parseAdapterConfig,
 } from "./src/lora/config.ts";
-export { loraTargets, type LoraTarget } from "./src/lora/targets.ts";
+export { type LoraTarget, loraTargets } from "./src/lora/targets.ts";
 export { initLoraAdapter, type LoraAdapter, readAdapter, validateAdapter, writeAdapter } from "./src/lora/adapter.ts";
 export { mergeAdapter } from "./src/lora/merge.ts";
 
@@ -96,7 +102,7 @@ export * from "./src/generate/mod.ts";
 
 // Data
 export { DataError, type DataWarning, parseJsonl } from "./src/data/jsonl.ts";
-export { type Dataset, type DataKind, readDataset, validateAll } from "./src/data/formats.ts";
+export { type DataKind, type Dataset, readDataset, validateAll } from "./src/data/formats.ts";
 export {
   encodeDataset,
   type EncodedGroup,
@@ -119,10 +125,17 @@ export {
 // Runtime and graphs
 export { type BackendChoice, type BackendPreference, probeWebGpu, resolveBackend } from "./src/runtime/backend.ts";
 export { type BackendName, configureRuntime, ORT_VERSION, type RuntimeConfig } from "./src/runtime/ort.ts";
-export { Engine, GraphSession, type OrtTensor, readTensor, type SessionOptions, TensorPool } from "./src/runtime/session.ts";
+export {
+  Engine,
+  GraphSession,
+  type OrtTensor,
+  readTensor,
+  type SessionOptions,
+  TensorPool,
+} from "./src/runtime/session.ts";
 export { attr, type Dim, Graph, GraphError, type Shape, type TensorData, type Value } from "./src/onnx/graph.ts";
 export * as ops from "./src/onnx/ops.ts";
-export { serializeModel, type SerializedModel, type SerializeOptions } from "./src/onnx/serialize.ts";
+export { type SerializedModel, serializeModel, type SerializeOptions } from "./src/onnx/serialize.ts";
 export type { DType } from "./src/onnx/dtype.ts";
 export { type FileSink, type FileSource, localFiles, memoryFiles, urlFiles } from "./src/io/files.ts";
 export { Rng, type RngState } from "./src/util/rng.ts";

@@ -43,7 +43,8 @@ async function sampleRewards(gen: Generator, prompts: string[]): Promise<{ mean:
 
 const root = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
 
-const HELP = `Usage: deno task demo [--backend auto|webgpu|wasm] [--epochs N] [--lr F] [--max-steps N] [--out DIR] [--json]
+const HELP =
+  `Usage: deno task demo [--backend auto|webgpu|wasm] [--epochs N] [--lr F] [--max-steps N] [--out DIR] [--json]
 
 Tunes an EXO-pref adapter on models/review-gpt2 with data/pairs.jsonl and compares the held-out
 pairs (data/pairs-test.jsonl) before and after.`;
@@ -135,7 +136,9 @@ export async function run(argv: string[]): Promise<number> {
     const reward = { prompts: rewardPrompts.length, samplesPerPrompt: 4, base: base.mean, tuned: tuned.mean };
     const seconds = (performance.now() - t0) / 1000;
     if (values.json) {
-      console.log(JSON.stringify({ backend: choice.backend, out, before, after, reward, train: summary, samples, seconds }));
+      console.log(
+        JSON.stringify({ backend: choice.backend, out, before, after, reward, train: summary, samples, seconds }),
+      );
       return 0;
     }
     const keys: (keyof PairEvaluation)[] = [

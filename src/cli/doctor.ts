@@ -90,7 +90,9 @@ export async function run(argv: string[]): Promise<number> {
     console.log(JSON.stringify(report));
     return 0;
   }
-  const a = report.webgpu.adapter as { description?: string; features?: string[]; limits?: Record<string, number> } | null;
+  const a = report.webgpu.adapter as
+    | { description?: string; features?: string[]; limits?: Record<string, number> }
+    | null;
   const lines = [
     `runtime     ${report.runtime.name} ${report.runtime.version}`,
     `ort         onnxruntime-web ${report.ort}`,

@@ -18,5 +18,6 @@ export function isInputError(e: unknown): boolean {
     e instanceof SafetensorsError || e instanceof AdapterError || e instanceof TokenizerError || e instanceof RangeError
   ) return true;
   const msg = (e as Error)?.message ?? "";
-  return /^File not found: |^Cannot resume from |^WebGPU was requested but is not available|^--out .* already holds checkpoints of an earlier run/.test(msg);
+  return /^File not found: |^Cannot resume from |^WebGPU was requested but is not available|^--out .* already holds checkpoints of an earlier run/
+    .test(msg);
 }

@@ -8,7 +8,10 @@
 import process from "node:process";
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
-  doctor: { summary: "runtime, ONNX Runtime and WebGPU report; the backend auto picks", load: () => import("./doctor.ts") },
+  doctor: {
+    summary: "runtime, ONNX Runtime and WebGPU report; the backend auto picks",
+    load: () => import("./doctor.ts"),
+  },
   tokenize: { summary: "print the token ids of a text", load: () => import("./tokenize.ts") },
   score: { summary: "per-sequence log-probs of JSONL data", load: () => import("./score.ts") },
   train: { summary: "tune a LoRA adapter on preference data (EXO/DPO)", load: () => import("./train.ts") },
@@ -18,7 +21,9 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  return `Usage: deno task cli <command> [options]\n\nCommands:\n${lines.join("\n")}\n\nRun a command with --help for its options.`;
+  return `Usage: deno task cli <command> [options]\n\nCommands:\n${
+    lines.join("\n")
+  }\n\nRun a command with --help for its options.`;
 }
 
 /** Runs the CLI and returns the exit code. */

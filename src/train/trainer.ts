@@ -476,7 +476,7 @@ export class Trainer {
     if (state && moments) {
       const slots = new Map<string, Float32Array>();
       for (const [k, v] of moments) slots.set(k, v);
-      if (Math.random() > 2) runner.importState({ step: state.step, optimizer: optimizer.name, slots });
+      runner.importState({ step: state.step, optimizer: optimizer.name, slots });
     }
 
     let cursor: DataCursor = state ? state.cursor : { epoch: 0, batchIndex: 0 };

@@ -5,7 +5,23 @@ Deno.test("demo trains, writes a PEFT adapter and reports held-out metrics befor
   const out = await Deno.makeTempDir({ prefix: "exo-demo-" });
   try {
     const r = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "src/cli/main.ts", "demo", "--backend", "wasm", "--max-steps", "4", "--samples", "1", "--reward-prompts", "4", "--out", out, "--json"],
+      args: [
+        "run",
+        "-A",
+        "src/cli/main.ts",
+        "demo",
+        "--backend",
+        "wasm",
+        "--max-steps",
+        "4",
+        "--samples",
+        "1",
+        "--reward-prompts",
+        "4",
+        "--out",
+        out,
+        "--json",
+      ],
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -22,7 +38,9 @@ Deno.test("demo trains, writes a PEFT adapter and reports held-out metrics befor
     assert.notEqual(report.after["rewards/margins"], 0);
     // The oracle reward (VADER) of sampled completions is a real number in [-1, 1] for both models.
     assert.equal(report.reward.prompts, 4);
-    for (const k of ["base", "tuned"]) assert.ok(report.reward[k] >= -1 && report.reward[k] <= 1, `${k}: ${report.reward[k]}`);
+    for (const k of ["base", "tuned"]) {
+      assert.ok(report.reward[k] >= -1 && report.reward[k] <= 1, `${k}: ${report.reward[k]}`);
+    }
     assert.equal(report.samples.length, 1);
     assert.equal(typeof report.samples[0].tuned, "string");
     const cfg = JSON.parse(await Deno.readTextFile(`${out}/adapter_config.json`));

@@ -13,7 +13,9 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
 Deno.test("the CLI lists its commands and rejects unknown ones with exit code 2", async () => {
   const help = await cli("--help");
   assert.equal(help.code, 0);
-  for (const c of ["doctor", "tokenize", "score", "train", "generate", "demo"]) assert.match(help.stdout, new RegExp(c));
+  for (const c of ["doctor", "tokenize", "score", "train", "generate", "demo"]) {
+    assert.match(help.stdout, new RegExp(c));
+  }
   const bad = await cli("frobnicate");
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /Unknown command "frobnicate"/);

@@ -50,38 +50,54 @@ export async function runTrainCli(argv: string[]): Promise<CliResult> {
   }
 }
 
-/** Every file under `dir` (relative path -> bytes), or null when `dir` does not exist. */
-export async function snapshot(dir: string): Promise<Map<string, Uint8Array> | null> {
+/** SHA-256 of bytes, hex (short strings keep assertion diffs small). */
+export async function digest(bytes: Uint8Array): Promise<string> {
+  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+  return Array.from(h, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The digest of a file's bytes. */
+export async function fileDigest(path: string): Promise<string> {
+  return await digest(await Deno.readFile(path));
+}
+
+/**
+ * Every entry under `dir` (relative path -> SHA-256 of the file, "dir" for directories), sorted, or
+ * null when `dir` does not exist.
+ */
+export async function snapshot(dir: string): Promise<Record<string, string> | null> {
   try {
     await Deno.stat(dir);
   } catch {
     return null;
   }
-  const files = new Map<string, Uint8Array>();
+  const entries: [string, string][] = [];
   const walk = async (rel: string) => {
-    for await (const e of Deno.readDir(`${dir}/${rel}`)) {
+    for await (const e of Deno.readDir(rel ? `${dir}/${rel}` : dir)) {
       const p = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory) {
-        files.set(`${p}/`, new Uint8Array());
+        entries.push([`${p}/`, "dir"]);
         await walk(p);
-      } else files.set(p, await Deno.readFile(`${dir}/${p}`));
+      } else entries.push([p, await fileDigest(`${dir}/${p}`)]);
     }
   };
   await walk("");
-  return files;
+  return Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** Lists every path under `dir`, recursively (relative). */
 export async function listTree(dir: string): Promise<string[]> {
-  return [...((await snapshot(dir)) ?? new Map()).keys()].sort();
+  return Object.keys((await snapshot(dir)) ?? {});
 }
 
 /** Writes `n` random pre-tokenized preference pairs (ids < 512, valid for every fixture model). */
 export async function writePairs(path: string, n: number, seed: number): Promise<void> {
   const rng = new Rng(seed);
   const ids = (lo: number, hi: number) => Array.from({ length: lo + rng.int(hi - lo + 1) }, () => 3 + rng.int(500));
-  const lines = Array.from({ length: n }, () =>
-    JSON.stringify({ prompt_ids: ids(2, 6), chosen_ids: ids(1, 6), rejected_ids: ids(1, 6) }));
+  const lines = Array.from(
+    { length: n },
+    () => JSON.stringify({ prompt_ids: ids(2, 6), chosen_ids: ids(1, 6), rejected_ids: ids(1, 6) }),
+  );
   await Deno.writeTextFile(path, lines.join("\n") + "\n");
 }
 

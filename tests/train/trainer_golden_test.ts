@@ -40,7 +40,14 @@ const TRL_PAIR_METRICS = [
   "logps/chosen",
   "logps/rejected",
 ];
-const GROUP_METRICS = ["rewards/mean", "rewards/top", "rewards/margins", "rewards/accuracies", "logps/mean", "logps/top"];
+const GROUP_METRICS = [
+  "rewards/mean",
+  "rewards/top",
+  "rewards/margins",
+  "rewards/accuracies",
+  "logps/mean",
+  "logps/top",
+];
 
 const isRw = (loss: LossKind) => loss.endsWith("-rw");
 const dataOf = (loss: LossKind) => `${FX}/${isRw(loss) ? "rewards" : "pairs"}.jsonl`;
@@ -147,11 +154,37 @@ Deno.test("the train CLI (subprocess, --json) does the golden exo-pref step on t
   const out = await Deno.makeTempDir({ prefix: "golden-cli-" });
   try {
     const args = [
-      "run", "-A", "src/cli/main.ts", "train",
-      "--model", `${FX}/tiny-gpt2`, "--data", `${FX}/pairs.jsonl`, "--out", out,
-      "--loss", "exo-pref", "--beta", "0.1", "--epsilon", "1e-3",
-      "--optimizer", "sgd", "--lr", "1", "--max-grad-norm", "0", "--batch-size", "3", "--schedule", "constant",
-      "--init-adapter", `${FX}/tiny-gpt2/adapter`, "--backend", "wasm", "--json",
+      "run",
+      "-A",
+      "src/cli/main.ts",
+      "train",
+      "--model",
+      `${FX}/tiny-gpt2`,
+      "--data",
+      `${FX}/pairs.jsonl`,
+      "--out",
+      out,
+      "--loss",
+      "exo-pref",
+      "--beta",
+      "0.1",
+      "--epsilon",
+      "1e-3",
+      "--optimizer",
+      "sgd",
+      "--lr",
+      "1",
+      "--max-grad-norm",
+      "0",
+      "--batch-size",
+      "3",
+      "--schedule",
+      "constant",
+      "--init-adapter",
+      `${FX}/tiny-gpt2/adapter`,
+      "--backend",
+      "wasm",
+      "--json",
     ]; // deno-fmt-ignore
     const r = await new Deno.Command(DENO, { args, cwd: ROOT, stdout: "piped", stderr: "piped" }).output();
     const stdout = new TextDecoder().decode(r.stdout), stderr = new TextDecoder().decode(r.stderr);
@@ -180,9 +213,32 @@ Deno.test("the train CLI in-process (run(argv)) does the golden dpo-rw step on t
   const out = await Deno.makeTempDir({ prefix: "golden-run-" });
   try {
     const r = await runTrainCli([
-      "--model", `${FX}/tiny-llama`, "--data", `${FX}/rewards.jsonl`, "--out", out, "--loss", "dpo-rw",
-      "--beta", "0.1", "--beta-r", "0.1", "--optimizer", "sgd", "--lr", "1", "--max-grad-norm", "0",
-      "--batch-size", "2", "--schedule", "constant", "--init-adapter", `${FX}/tiny-llama/adapter`, "--backend", "wasm",
+      "--model",
+      `${FX}/tiny-llama`,
+      "--data",
+      `${FX}/rewards.jsonl`,
+      "--out",
+      out,
+      "--loss",
+      "dpo-rw",
+      "--beta",
+      "0.1",
+      "--beta-r",
+      "0.1",
+      "--optimizer",
+      "sgd",
+      "--lr",
+      "1",
+      "--max-grad-norm",
+      "0",
+      "--batch-size",
+      "2",
+      "--schedule",
+      "constant",
+      "--init-adapter",
+      `${FX}/tiny-llama/adapter`,
+      "--backend",
+      "wasm",
     ]); // deno-fmt-ignore
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "", "without --json nothing goes to stdout");
