@@ -10,7 +10,7 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { NonFiniteLossError, type TrainOptions, Trainer } from "../train/trainer.ts";
+import { NonFiniteLossError, Trainer, type TrainOptions } from "../train/trainer.ts";
 import type { LossKind } from "../train/preference_graph.ts";
 import type { BackendPreference } from "../runtime/backend.ts";
 import type { ScheduleKind } from "../optim/schedule.ts";

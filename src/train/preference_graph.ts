@@ -84,7 +84,13 @@ export function buildPreferenceGraph(
   const targets = g.input(INPUT.targets, "int64", ["rows", "seq"]);
   const cmask = g.input(INPUT.completionMask, "float32", ["rows", "seq"]);
   const ref = g.input(INPUT.refLogps, "float32", ["rows"]);
-  const dataInputs: string[] = [INPUT.inputIds, INPUT.attentionMask, INPUT.targets, INPUT.completionMask, INPUT.refLogps];
+  const dataInputs: string[] = [
+    INPUT.inputIds,
+    INPUT.attentionMask,
+    INPUT.targets,
+    INPUT.completionMask,
+    INPUT.refLogps,
+  ];
 
   const params: Value[] = [];
   const map = new Map<string, Value>();

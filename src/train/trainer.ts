@@ -11,8 +11,15 @@
  * @module
  */
 
-import { type DataCursor, BatchSampler, exampleLength, padGroups, padPairs, type PaddedBatch } from "../data/batching.ts";
-import { type EncodedGroup, type EncodedPair, encodeDataset, type TruncationStats } from "../data/encode.ts";
+import {
+  BatchSampler,
+  type DataCursor,
+  exampleLength,
+  type PaddedBatch,
+  padGroups,
+  padPairs,
+} from "../data/batching.ts";
+import { encodeDataset, type EncodedGroup, type EncodedPair, type TruncationStats } from "../data/encode.ts";
 import { type Dataset, readDataset } from "../data/formats.ts";
 import { DataError, type DataWarning } from "../data/jsonl.ts";
 import { type FileSink, type FileSource, joinPath, localFiles } from "../io/files.ts";
@@ -31,7 +38,7 @@ import { Engine, type OrtTensor } from "../runtime/session.ts";
 import { Rng } from "../util/rng.ts";
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.ts";
 import { buildPreferenceGraph, INPUT, isRewardLoss, LOSS_KINDS, type LossKind } from "./preference_graph.ts";
-import { type ProgressSink, ProgressReporter } from "./progress.ts";
+import { ProgressReporter, type ProgressSink } from "./progress.ts";
 import { compileStep } from "./step.ts";
 import { type Batch, StepRunner } from "./step_runner.ts";
 
@@ -89,13 +96,20 @@ export interface TrainOptions {
 }
 
 /** The resolved options (defaults filled in). */
-export type ResolvedTrainOptions = Required<Omit<TrainOptions, "model" | "initAdapter" | "maxSteps" | "target" | "loraAlpha" | "files" | "progress" | "log" | "signal">> & {
-  model: string | LoadedModel;
-  initAdapter: string | null;
-  maxSteps: number | null;
-  target: string[] | null;
-  loraAlpha: number | null;
-};
+export type ResolvedTrainOptions =
+  & Required<
+    Omit<
+      TrainOptions,
+      "model" | "initAdapter" | "maxSteps" | "target" | "loraAlpha" | "files" | "progress" | "log" | "signal"
+    >
+  >
+  & {
+    model: string | LoadedModel;
+    initAdapter: string | null;
+    maxSteps: number | null;
+    target: string[] | null;
+    loraAlpha: number | null;
+  };
 
 /** What a run reports at the end (`--json` prints it). */
 export interface TrainSummary {
@@ -126,7 +140,7 @@ export class NonFiniteLossError extends Error {
     super(
       `Non-finite loss at step ${step} (${detail}), batch of data lines ${lines.slice(0, 20).join(", ")}${
         lines.length > 20 ? ", ..." : ""
-      }. Training stopped; the last good checkpoint is kept. Lower --lr or --beta, or enable --max-grad-norm`,
+      }. Training stopped; checkpoints written before this step are kept. Lower --lr or --beta, or enable --max-grad-norm`,
     );
     this.name = "NonFiniteLossError";
     this.step = step;
@@ -165,12 +179,19 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
     checkpointEvery: o.checkpointEvery ?? 0,
     resume: o.resume ?? false,
   };
-  if (!LOSS_KINDS.includes(r.loss)) throw new RangeError(`--loss must be one of ${LOSS_KINDS.join(", ")}, got ${r.loss}`);
-  const positive: [string, number][] = [["--beta", r.beta], ["--beta-r", r.betaR], ["--logit-temperature", r.logitTemperature], [
+  if (!LOSS_KINDS.includes(r.loss)) {
+    throw new RangeError(`--loss must be one of ${LOSS_KINDS.join(", ")}, got ${r.loss}`);
+  }
+  const positive: [string, number][] = [["--beta", r.beta], ["--beta-r", r.betaR], [
+    "--logit-temperature",
+    r.logitTemperature,
+  ], [
     "--lr",
     r.lr,
   ]];
-  for (const [k, v] of positive) if (!(v > 0 && Number.isFinite(v))) throw new RangeError(`${k} must be a positive number, got ${v}`);
+  for (const [k, v] of positive) {
+    if (!(v > 0 && Number.isFinite(v))) throw new RangeError(`${k} must be a positive number, got ${v}`);
+  }
   if (!(r.epsilon > 0 && r.epsilon < 1)) throw new RangeError(`--epsilon must be in (0, 1), got ${r.epsilon}`);
   const ints: [string, number, number][] = [
     ["--lora-r", r.loraR, 1],
@@ -181,15 +202,23 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
     ["--checkpoint-every", r.checkpointEvery, 0],
   ];
   if (r.maxSteps !== null) ints.push(["--max-steps", r.maxSteps, 1]);
-  for (const [k, v, lo] of ints) if (!(Number.isInteger(v) && v >= lo)) throw new RangeError(`${k} must be an integer >= ${lo}, got ${v}`);
+  for (const [k, v, lo] of ints) {
+    if (!(Number.isInteger(v) && v >= lo)) throw new RangeError(`${k} must be an integer >= ${lo}, got ${v}`);
+  }
   if (!(r.maxGradNorm >= 0)) throw new RangeError(`--max-grad-norm must be >= 0 (0 disables), got ${r.maxGradNorm}`);
   if (!(r.weightDecay >= 0)) throw new RangeError(`--weight-decay must be >= 0, got ${r.weightDecay}`);
-  if (!["adamw", "sgd"].includes(r.optimizer)) throw new RangeError(`--optimizer must be adamw or sgd, got ${r.optimizer}`);
+  if (!["adamw", "sgd"].includes(r.optimizer)) {
+    throw new RangeError(`--optimizer must be adamw or sgd, got ${r.optimizer}`);
+  }
   if (!["constant", "linear", "cosine"].includes(r.schedule)) {
     throw new RangeError(`--schedule must be constant, linear or cosine, got ${r.schedule}`);
   }
-  if (!["auto", "webgpu", "wasm"].includes(r.backend)) throw new RangeError(`--backend must be auto, webgpu or wasm, got ${r.backend}`);
-  if (r.loraAlpha !== null && !(r.loraAlpha > 0)) throw new RangeError(`--lora-alpha must be positive, got ${r.loraAlpha}`);
+  if (!["auto", "webgpu", "wasm"].includes(r.backend)) {
+    throw new RangeError(`--backend must be auto, webgpu or wasm, got ${r.backend}`);
+  }
+  if (r.loraAlpha !== null && !(r.loraAlpha > 0)) {
+    throw new RangeError(`--lora-alpha must be positive, got ${r.loraAlpha}`);
+  }
   return r;
 }
 
@@ -253,10 +282,17 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
   if (ds.kind !== wantKind) {
     throw new DataError(
       { file: o.data, line: null, field: null },
-      `--loss ${o.loss} needs ${wantKind === "pairs" ? 'preference pairs {"prompt","chosen","rejected"}' : 'reward groups {"prompt","completions","rewards"}'}, but the file holds ${ds.kind}`,
+      `--loss ${o.loss} needs ${
+        wantKind === "pairs"
+          ? 'preference pairs {"prompt","chosen","rejected"}'
+          : 'reward groups {"prompt","completions","rewards"}'
+      }, but the file holds ${ds.kind}`,
     );
   }
-  const enc = encodeDataset(ds, model.tokenizer, { maxLength: model.config.maxPositions, vocabSize: model.config.vocabSize });
+  const enc = encodeDataset(ds, model.tokenizer, {
+    maxLength: model.config.maxPositions,
+    vocabSize: model.config.vocabSize,
+  });
   let examples: Examples;
   if (enc.kind === "pairs") examples = { kind: "pairs", items: enc.examples };
   else if (enc.kind === "groups") {
@@ -316,7 +352,9 @@ async function referenceLogps(engine: Engine, model: LoadedModel, ex: Examples, 
       const lp = await scorer.score(seqs, { temperature: tau, batchSize: 16 });
       return ex.items.map((_, i) => Float32Array.of(lp[2 * i], lp[2 * i + 1]));
     }
-    const seqs: ScoreSequence[] = ex.items.flatMap((gr) => gr.completionIds.map((c) => ({ promptIds: gr.promptIds, completionIds: c })));
+    const seqs: ScoreSequence[] = ex.items.flatMap((gr) =>
+      gr.completionIds.map((c) => ({ promptIds: gr.promptIds, completionIds: c }))
+    );
     const lp = await scorer.score(seqs, { temperature: tau, batchSize: 16 });
     return ex.items.map((_, i) => Float32Array.from(lp.slice(i * ex.k, (i + 1) * ex.k)));
   } finally {
@@ -422,7 +460,9 @@ export class Trainer {
     if (this.warnings.length > 10) this.#log(`warning: ... ${this.warnings.length - 10} more`);
     const tr = this.#p.truncation;
     if (tr.truncatedExamples > 0) {
-      this.#log(`truncated ${tr.truncatedExamples} of ${tr.examples} examples to the model's ${tr.maxLength} positions`);
+      this.#log(
+        `truncated ${tr.truncatedExamples} of ${tr.examples} examples to the model's ${tr.maxLength} positions`,
+      );
     }
     const engine = await Engine.create(choice.backend);
 
@@ -449,7 +489,9 @@ export class Trainer {
     const sampler = new BatchSampler(ex.items.map((e) => exampleLength(e)), { batchSize: o.batchSize, seed: o.seed });
     const updatesPerEpoch = Math.max(1, Math.floor(sampler.batchesPerEpoch / o.gradAccum));
     const totalSteps = o.maxSteps ?? updatesPerEpoch * o.epochs;
-    const optimizer: Optimizer = o.optimizer === "adamw" ? adamw({ weightDecay: o.weightDecay }) : sgd({ weightDecay: o.weightDecay });
+    const optimizer: Optimizer = o.optimizer === "adamw"
+      ? adamw({ weightDecay: o.weightDecay })
+      : sgd({ weightDecay: o.weightDecay });
 
     const pg = buildPreferenceGraph(model, adapter.config, {
       loss: o.loss,

@@ -1,7 +1,10 @@
 // Bun smoke test: the bundle (dist/exo-tune.js, from `deno task build`) and mod.ts itself import
 // under Bun and run a graph on the wasm backend. Run by .ci/run with `bun tests/bun/smoke.ts`.
 const target = process.argv[2] ?? "bundle";
-const lib = target === "mod" ? await import("../../mod.ts") : await import("../../dist/exo-tune.js");
+// The bundle is mod.ts compiled, so it has mod.ts's API (and no type declarations of its own).
+const lib = (target === "mod"
+  ? await import("../../mod.ts")
+  : await import("../../dist/exo-tune.js" as string)) as typeof import("../../mod.ts");
 const { Graph, ops, serializeModel, Engine, resolveBackend } = lib;
 
 const g = new Graph("bun_smoke");

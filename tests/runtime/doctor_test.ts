@@ -7,7 +7,7 @@ const CI = Deno.env.get("CI") === "true";
 Deno.test("doctor --json has the documented fields and auto's choice follows the adapter", async () => {
   const r = await doctor("auto");
   assert.equal(r.ort, "1.30.0");
-  assert.equal(r.wasm.ok, true, r.wasm.error);
+  assert.equal(r.wasm.ok, true, r.wasm.error ?? "wasm failed");
   assert.equal(typeof r.webgpu.available, "boolean");
   assert.equal(typeof r.webgpu.reason, "string");
   if (r.webgpu.available) {

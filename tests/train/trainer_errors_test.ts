@@ -340,7 +340,7 @@ Deno.test("a non-finite loss exits 1 naming the step and batch lines, keeping th
     assert.ok(
       r.stderr.endsWith(
         "error: Non-finite loss at step 2 (loss NaN, grad norm NaN), batch of data lines 1, 2, 3. " +
-          "Training stopped; the last good checkpoint is kept. Lower --lr or --beta, or enable --max-grad-norm\n",
+          "Training stopped; checkpoints written before this step are kept. Lower --lr or --beta, or enable --max-grad-norm\n",
       ),
       r.stderr,
     );
