@@ -2,9 +2,10 @@
 // under Bun and run a graph on the wasm backend. Run by .ci/run with `bun tests/bun/smoke.ts`.
 const target = process.argv[2] ?? "bundle";
 // The bundle is mod.ts compiled, so it has mod.ts's API (and no type declarations of its own).
-const lib = (target === "mod"
-  ? await import("../../mod.ts")
-  : await import("../../dist/exo-tune.js" as string)) as typeof import("../../mod.ts");
+const lib =
+  (target === "mod"
+    ? await import("../../mod.ts")
+    : await import("../../dist/exo-tune.js" as string)) as typeof import("../../mod.ts");
 const { Graph, ops, serializeModel, Engine, resolveBackend } = lib;
 
 const g = new Graph("bun_smoke");
