@@ -134,11 +134,12 @@ function addPctOfPeak(runs: Run[]): void {
       peaks.set(configLabel(r.backend, r.threads), r.value);
     }
   }
-  const added: Run[] = [];
-  for (const r of runs) {
+  // Inserted right after each gflops run, so the table shows them together.
+  for (let i = runs.length - 1; i >= 0; i--) {
+    const r = runs[i];
     if (r.metric !== "gflops" || r.value === null) continue;
     const peak = peaks.get(configLabel(r.backend, r.threads));
-    added.push({
+    runs.splice(i + 1, 0, {
       ...r,
       metric: "pct_of_peak",
       value: peak ? (100 * r.value) / peak : null,
@@ -146,7 +147,6 @@ function addPctOfPeak(runs: Run[]): void {
       ...(peak ? {} : { note: "no matmul-peak for this configuration" }),
     });
   }
-  runs.push(...added);
 }
 
 async function main(): Promise<void> {
@@ -198,19 +198,19 @@ async function main(): Promise<void> {
       runs.push(...r.runs);
     }
   }
-  addPctOfPeak(runs);
 
   // Carry over the other workloads' runs from the previous full results, so latest.json stays whole.
   if (o.only.length < WORKLOADS.length) {
     try {
       const prev = JSON.parse(await Deno.readTextFile(`${o.out}/latest.json`)) as Results;
-      const kept = prev.runs.filter((r) => !o.only.includes(r.workload as WorkloadName));
+      const kept = prev.runs.filter((r) => !o.only.includes(r.workload as WorkloadName) && r.metric !== "pct_of_peak");
       if (kept.length) {
         runs.push(...kept);
         notes.push(`runs of ${[...new Set(kept.map((r) => r.workload))].join(", ")} carried over from ${prev.date}`);
       }
     } catch { /* no previous results */ }
   }
+  addPctOfPeak(runs);
   const results: Results = {
     engine: "exo-tune",
     date: started.toISOString(),
