@@ -55,11 +55,17 @@ export interface OptimizerState {
 /** Feeds of one (micro-)batch: the data inputs of the step graph. */
 export type Batch = Readonly<Record<string, OrtTensor>>;
 
+/** A compiled step without its serialized models. */
+export type CompiledStepInfo = Pick<CompiledStep, "layout" | "optimizer" | "maxGradNorm"> & {
+  mode: CompiledStep["mode"];
+};
+
 /** Drives a compiled step: owns its sessions and the state tensors. */
 export class StepRunner {
   /** The live parameter, state and accumulator tensors, by input name. */
   readonly pool: TensorPool = new TensorPool();
-  readonly compiled: CompiledStep;
+  /** What the runner needs of the compiled step (the serialized models are not kept: they hold a copy of every frozen weight). */
+  readonly compiled: CompiledStepInfo;
   #engine: Engine;
   #main: GraphSession;
   #apply: GraphSession | null;
@@ -68,7 +74,7 @@ export class StepRunner {
 
   private constructor(
     engine: Engine,
-    compiled: CompiledStep,
+    compiled: CompiledStepInfo,
     main: GraphSession,
     apply: GraphSession | null,
     lr: Schedule,
@@ -107,7 +113,13 @@ export class StepRunner {
       apply = await engine.createSession(compiled.apply, { gpuOutputs: [...stateOuts, ...accOuts] });
     }
     const lr = options.lr;
-    const runner = new StepRunner(engine, compiled, main, apply, typeof lr === "number" ? () => lr : lr);
+    const info: CompiledStepInfo = {
+      mode: compiled.mode,
+      layout: compiled.layout,
+      optimizer: compiled.optimizer,
+      maxGradNorm: compiled.maxGradNorm,
+    };
+    const runner = new StepRunner(engine, info, main, apply, typeof lr === "number" ? () => lr : lr);
     runner.setParams(params);
     for (const p of layout.params) {
       for (const s of layout.slots) runner.pool.set(stateName(p.name, s), runner.#zeros(p));

@@ -493,28 +493,33 @@ export class Trainer {
       ? adamw({ weightDecay: o.weightDecay })
       : sgd({ weightDecay: o.weightDecay });
 
-    const pg = buildPreferenceGraph(model, adapter.config, {
-      loss: o.loss,
-      betaPi: o.beta,
-      betaR: o.betaR,
-      eps: o.epsilon,
-      temperature: o.logitTemperature,
-      k: ex.kind === "groups" ? ex.k : undefined,
-    });
-    const compiled = compileStep({
-      graph: pg.graph,
-      loss: pg.loss,
-      params: pg.params,
-      metrics: pg.metrics,
-      optimizer,
-      maxGradNorm: o.maxGradNorm,
-      accumulate: o.gradAccum > 1,
-      serialize: { externalDataThreshold: 1 << 20 },
-    });
-    const params = new Map<string, Float32Array>();
-    for (const [k, t] of adapter.tensors) params.set(k, t.data as Float32Array);
-    const schedule = lrSchedule({ kind: o.schedule, lr: o.lr, warmupSteps: o.warmupSteps, totalSteps });
-    const runner = await StepRunner.create(engine, compiled, params, { lr: schedule });
+    // The graph and its serialized step hold a copy of every frozen weight: they live only inside
+    // makeRunner, so they can be collected once ORT has its own copy.
+    const makeRunner = () => {
+      const pg = buildPreferenceGraph(model, adapter.config, {
+        loss: o.loss,
+        betaPi: o.beta,
+        betaR: o.betaR,
+        eps: o.epsilon,
+        temperature: o.logitTemperature,
+        k: ex.kind === "groups" ? ex.k : undefined,
+      });
+      const compiled = compileStep({
+        graph: pg.graph,
+        loss: pg.loss,
+        params: pg.params,
+        metrics: pg.metrics,
+        optimizer,
+        maxGradNorm: o.maxGradNorm,
+        accumulate: o.gradAccum > 1,
+        serialize: { externalDataThreshold: 1 << 20 },
+      });
+      const params = new Map<string, Float32Array>();
+      for (const [k, t] of adapter.tensors) params.set(k, t.data as Float32Array);
+      const schedule = lrSchedule({ kind: o.schedule, lr: o.lr, warmupSteps: o.warmupSteps, totalSteps });
+      return StepRunner.create(engine, compiled, params, { lr: schedule });
+    };
+    const runner = await makeRunner();
     if (state && moments) {
       const slots = new Map<string, Float32Array>();
       for (const [k, v] of moments) slots.set(k, v);
