@@ -8,9 +8,9 @@
  * - `{"prompt", "completion"}` → `{"logp"}`
  * - `prompt_ids`, `chosen_ids`, `rejected_ids`, `completions_ids`, `completion_ids` are used verbatim.
  *
- * Text is encoded as TRL does: the prompt with the tokenizer's special tokens, each completion
- * without them and with EOS appended. (This encoding is private to the command for now; the data
- * module owns the general one.)
+ * Validation and encoding are the data module's (`src/data/`), as for `train`: text is encoded as
+ * TRL does (the prompt with the tokenizer's special tokens, each completion without them and with
+ * EOS appended); errors name the file, line and field.
  *
  * @module
  */
@@ -20,7 +20,9 @@ import { localFiles } from "../io/files.ts";
 import { readAdapter } from "../lora/adapter.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
 import { Scorer, type ScoreSequence } from "../models/score.ts";
-import type { Tokenizer } from "../models/tokenizer.ts";
+import { DataError } from "../data/jsonl.ts";
+import { readDataset } from "../data/formats.ts";
+import { encodeDataset } from "../data/encode.ts";
 import type { BackendPreference } from "../runtime/backend.ts";
 import { isInputError } from "./errors.ts";
 
@@ -34,9 +36,6 @@ const USAGE = "Usage: deno task cli score --model DIR --data FILE [options]\n" +
   "  --batch-size N       sequences per run (default 8)\n" +
   "  --json               print one JSON object per input line";
 
-/** A bad data line, reported as `file:line: message`. */
-class DataError extends Error {}
-
 /** One input line after encoding: which sequences it owns, and how to print them. */
 interface Encoded {
   line: number;
@@ -46,91 +45,38 @@ interface Encoded {
 
 type Json = Record<string, unknown>;
 
-function checkIds(v: unknown, field: string, where: string, vocab: number): number[] {
-  if (!Array.isArray(v) || v.length === 0) {
-    throw new DataError(`${where}: field "${field}" must be a non-empty list of token ids`);
+/**
+ * Reads, validates and encodes a JSONL file with the shared data module (the same formats, messages
+ * and TRL encoding as `train`), in its scoring mode: reward groups need no rewards and may differ in
+ * size. Sequences longer than the model's context are truncated by the documented rule.
+ */
+async function readData(path: string, model: LoadedModel): Promise<{ data: Encoded[]; truncated: number }> {
+  const ds = await readDataset(path, { vocabSize: model.config.vocabSize, forScoring: true });
+  if (ds.kind === "prompts") {
+    throw new DataError(
+      { file: path, line: null, field: null },
+      `no completion field to score: expected {"prompt","chosen","rejected"}, {"prompt","completions"} or {"prompt","completion"} (or their *_ids forms)`,
+    );
   }
-  for (const id of v) {
-    if (!Number.isSafeInteger(id) || id < 0 || id >= vocab) {
-      throw new DataError(`${where}: field "${field}" holds ${JSON.stringify(id)}, not a token id in [0, ${vocab})`);
-    }
-  }
-  return v as number[];
-}
-
-function checkText(v: unknown, field: string, where: string): string {
-  if (typeof v !== "string") throw new DataError(`${where}: field "${field}" must be a string`);
-  return v;
-}
-
-/** Encodes one line's prompt and completions (TRL: prompt with specials; completion without, plus EOS). */
-function encodeLine(o: Json, where: string, tok: Tokenizer, eos: number | null, vocab: number): Omit<Encoded, "line"> {
-  let prompt: number[];
-  if ("prompt_ids" in o) prompt = checkIds(o.prompt_ids, "prompt_ids", where, vocab);
-  else if ("prompt" in o) prompt = tok.encode(checkText(o.prompt, "prompt", where));
-  else throw new DataError(`${where}: missing field "prompt" (or "prompt_ids")`);
-  if (prompt.length === 0) throw new DataError(`${where}: field "prompt" encodes to no tokens`);
-  const completion = (field: string): number[] => {
-    if (`${field}_ids` in o) return checkIds(o[`${field}_ids`], `${field}_ids`, where, vocab);
-    const ids = tok.encode(checkText(o[field], field, where), { addSpecialTokens: false });
-    return eos === null ? ids : [...ids, eos];
-  };
-  const seq = (c: number[]): ScoreSequence => ({ promptIds: prompt, completionIds: c });
-  if ("chosen" in o || "chosen_ids" in o || "rejected" in o || "rejected_ids" in o) {
-    for (const f of ["chosen", "rejected"]) {
-      if (!(f in o) && !(`${f}_ids` in o)) throw new DataError(`${where}: missing field "${f}" (or "${f}_ids")`);
-    }
-    return { kind: "pair", seqs: [seq(completion("chosen")), seq(completion("rejected"))] };
-  }
-  if ("completions_ids" in o || "completions" in o) {
-    const field = "completions_ids" in o ? "completions_ids" : "completions";
-    const list = o[field];
-    if (!Array.isArray(list) || list.length === 0) {
-      throw new DataError(`${where}: field "${field}" must be a non-empty list`);
-    }
-    const seqs = list.map((c, k) => {
-      if (field === "completions_ids") return seq(checkIds(c, `completions_ids[${k}]`, where, vocab));
-      const ids = tok.encode(checkText(c, `completions[${k}]`, where), { addSpecialTokens: false });
-      return seq(eos === null ? ids : [...ids, eos]);
-    });
-    if ("rewards" in o) {
-      const r = o.rewards;
-      if (
-        !Array.isArray(r) || r.length !== list.length || r.some((x) => typeof x !== "number" || !Number.isFinite(x))
-      ) {
-        throw new DataError(`${where}: field "rewards" must be a list of ${list.length} finite numbers`);
-      }
-    }
-    return { kind: "group", seqs };
-  }
-  if ("completion" in o || "completion_ids" in o) return { kind: "single", seqs: [seq(completion("completion"))] };
-  throw new DataError(
-    `${where}: no completion field: expected "chosen"/"rejected", "completions" or "completion" (or their *_ids)`,
-  );
-}
-
-/** Reads and encodes a JSONL file; throws {@link DataError} naming file:line and field. */
-async function readData(path: string, model: LoadedModel): Promise<Encoded[]> {
-  const text = await localFiles().readText(path);
-  const tok = model.tokenizer;
-  const eos = model.generation.eosTokenIds[0] ?? tok.eosId;
-  const out: Encoded[] = [];
-  text.split("\n").forEach((raw, i) => {
-    const where = `${path}:${i + 1}`;
-    if (raw.trim() === "") return;
-    let o: unknown;
-    try {
-      o = JSON.parse(raw);
-    } catch (e) {
-      throw new DataError(`${where}: not valid JSON: ${(e as Error).message}`);
-    }
-    if (!o || typeof o !== "object" || Array.isArray(o)) {
-      throw new DataError(`${where}: each line must be a JSON object`);
-    }
-    out.push({ line: i + 1, ...encodeLine(o as Json, where, tok, eos, model.config.vocabSize) });
-  });
-  if (out.length === 0) throw new DataError(`${path}: no data lines`);
-  return out;
+  const enc = encodeDataset(ds, model.tokenizer, { maxLength: model.config.maxPositions });
+  const seq = (p: number[], c: number[]): ScoreSequence => ({ promptIds: p, completionIds: c });
+  let data: Encoded[];
+  if (enc.kind === "pairs") {
+    data = enc.examples.map((e) => ({
+      line: e.line,
+      kind: "pair",
+      seqs: [seq(e.promptIds, e.chosenIds), seq(e.promptIds, e.rejectedIds)],
+    }));
+  } else if (enc.kind === "groups") {
+    data = enc.examples.map((e) => ({
+      line: e.line,
+      kind: "group",
+      seqs: e.completionIds.map((c) => seq(e.promptIds, c)),
+    }));
+  } else if (enc.kind === "prompt_completion") {
+    data = enc.examples.map((e) => ({ line: e.line, kind: "single", seqs: [seq(e.promptIds, e.completionIds)] }));
+  } else throw new Error(`unreachable: ${enc.kind}`);
+  return { data, truncated: enc.truncation.truncatedExamples };
 }
 
 function result(e: Encoded, logps: number[]): Json {
@@ -142,7 +88,7 @@ function result(e: Encoded, logps: number[]): Json {
 /** Prints the error; exit 2 for bad input (data, model, adapter, options), 1 for anything else. */
 function failure(e: unknown): number {
   console.error((e as Error)?.message ?? String(e));
-  return e instanceof DataError || isInputError(e) ? 2 : 1;
+  return isInputError(e) ? 2 : 1;
 }
 
 /** CLI entry. */
@@ -191,7 +137,13 @@ export async function run(argv: string[]): Promise<number> {
   let model: LoadedModel, data: Encoded[], scorer: Scorer;
   try {
     model = await loadModel(values.model);
-    data = await readData(values.data, model);
+    const read = await readData(values.data, model);
+    data = read.data;
+    if (read.truncated > 0) {
+      console.error(
+        `note: ${read.truncated} lines were truncated to the model's ${model.config.maxPositions} positions`,
+      );
+    }
     const adapter = values.adapter ? await readAdapter(values.adapter, localFiles(), model.config) : undefined;
     scorer = await Scorer.create(model, { backend: values.backend as BackendPreference, adapter });
   } catch (e) {

@@ -91,6 +91,12 @@ export interface ValidateOptions {
    * (e.g. the prompts of a pairs file, for evaluation).
    */
   kind?: DataKind;
+  /**
+   * Validate for scoring rather than training: reward groups may omit `rewards` (or hold nulls,
+   * as `generate --prompts` writes them), and groups may differ in size (at least 1 completion).
+   * Such groups come back with `rewards: []`.
+   */
+  forScoring?: boolean;
 }
 
 const TEXT_FIELDS: Record<DataKind, string[]> = {
@@ -230,9 +236,15 @@ function sameSegment(a: Segment, b: Segment): boolean {
 type AnyRecord = PairRecord | GroupRecord | PromptCompletionRecord | PromptRecord;
 
 /** Validates one record against the file's format; returns it, or undefined when `check` got errors. */
-function checkRecord(o: Json, format: DataFormat, check: LineCheck, groupSize: number | null): AnyRecord | undefined {
+function checkRecord(
+  o: Json,
+  format: DataFormat,
+  check: LineCheck,
+  groupSize: number | null,
+  forScoring = false,
+): AnyRecord | undefined {
   const { kind, tokenized } = format;
-  const missing = formatFields(format).filter((f) => !Object.hasOwn(o, f));
+  const missing = formatFields(format).filter((f) => !Object.hasOwn(o, f) && !(forScoring && f === "rewards"));
   if (missing.length > 0) {
     const needs = formatFields(format).map((f) => JSON.stringify(f)).join(", ");
     for (const f of missing) check.error(f, `missing (a ${KIND_NAMES[kind]} record needs ${needs})`);
@@ -260,9 +272,9 @@ function checkRecord(o: Json, format: DataFormat, check: LineCheck, groupSize: n
   let completions: Segment[] | undefined;
   if (!Array.isArray(cs)) {
     check.error(cField, `expected an array of ${tokenized ? "token-id arrays" : "strings"}, got ${jsonTypeName(cs)}`);
-  } else if (cs.length < 2) {
-    check.error(cField, `a reward group needs at least 2 completions, got ${cs.length}`);
-  } else if (groupSize !== null && cs.length !== groupSize) {
+  } else if (cs.length < (forScoring ? 1 : 2)) {
+    check.error(cField, `a reward group needs at least ${forScoring ? 1 : 2} completions, got ${cs.length}`);
+  } else if (!forScoring && groupSize !== null && cs.length !== groupSize) {
     check.error(
       cField,
       `expected ${groupSize} completions like the first group (every group of a file must have the same number), got ${cs.length}`,
@@ -276,7 +288,9 @@ function checkRecord(o: Json, format: DataFormat, check: LineCheck, groupSize: n
   }
   const rs = o.rewards;
   let rewards: number[] | undefined;
-  if (!Array.isArray(rs)) {
+  if (forScoring && (rs === undefined || (Array.isArray(rs) && rs.every((r) => r === null)))) {
+    rewards = []; // rewards are not needed to score, and may be left for a reward model to fill
+  } else if (!Array.isArray(rs)) {
     check.error("rewards", `expected an array of numbers, got ${jsonTypeName(rs)}`);
   } else {
     const before = check.errors.length;
@@ -391,7 +405,7 @@ export function validateAll(text: string, options: ValidateOptions = {}): Datase
       addErrors(check.errors);
       continue;
     }
-    const record = checkRecord(o, format, check, groupSize);
+    const record = checkRecord(o, format, check, groupSize, options.forScoring);
     addErrors(check.errors);
     warnings.push(...check.warnings);
     if (record !== undefined) {

@@ -67,9 +67,9 @@ Deno.test("cli score: pre-tokenized pairs and groups give the golden policy log-
 
 Deno.test("cli score: text lines are encoded as TRL does (prompt with specials, completion + EOS)", async () => {
   const model = `${FIXTURES}tiny-llama`;
-  const text = await tmpFile(
-    '{"prompt": "The food was", "completion": " great"}\n\n{"prompt": "Not", "chosen": " bad", "rejected": " good"}\n',
-  );
+  // One format per file, as for `train` (the shared data module validates both).
+  const text = await tmpFile('{"prompt": "The food was", "completion": " great"}\n\n');
+  const pairs = await tmpFile('{"prompt": "Not", "chosen": " bad", "rejected": " good"}\n');
   const { loadTokenizer } = await import("../../src/models/tokenizer.ts");
   const tok = await loadTokenizer(model);
   const ids = await tmpFile(
@@ -80,29 +80,53 @@ Deno.test("cli score: text lines are encoded as TRL does (prompt with specials, 
   );
   const a = await capture(() => score(["--model", model, "--data", text, "--backend", "wasm", "--json"]));
   const b = await capture(() => score(["--model", model, "--data", ids, "--backend", "wasm", "--json"]));
+  const c = await capture(() => score(["--model", model, "--data", pairs, "--backend", "wasm", "--json"]));
   assert.equal(a.code, 0, a.err.join("\n"));
-  assert.equal(a.out.length, 2);
-  assert.deepEqual(Object.keys(JSON.parse(a.out[1])), ["chosen_logp", "rejected_logp"]);
+  assert.equal(a.out.length, 1);
+  assert.equal(c.code, 0, c.err.join("\n"));
+  assert.deepEqual(Object.keys(JSON.parse(c.out[0])), ["chosen_logp", "rejected_logp"]);
   assert.equal(JSON.parse(a.out[0]).logp, JSON.parse(b.out[0]).logp);
   assert.equal(tok.encode("The food was")[0], 1);
+  await removeTemps();
+});
+
+Deno.test("cli score: reward groups need no rewards to be scored and may differ in size", async () => {
+  const model = `${FIXTURES}tiny-gpt2`;
+  const p = await tmpFile(
+    '{"prompt": "a", "completions": ["b", "c", "d"]}\n{"prompt": "a", "completions": ["b"], "rewards": [null]}\n',
+  );
+  const r = await capture(() => score(["--model", model, "--data", p, "--backend", "wasm", "--json"]));
+  assert.equal(r.code, 0, r.err.join("\n"));
+  const [first, second] = r.out.map((l) => JSON.parse(l).completion_logps as number[]);
+  assert.equal(first.length, 3);
+  assert.equal(second.length, 1);
+  // The same prompt and completion score the same, whichever group they are in.
+  assert.ok(Math.abs(second[0] - first[0]) < 1e-4, `${second[0]} vs ${first[0]}`);
   await removeTemps();
 });
 
 Deno.test("cli score: bad lines fail with file:line and the field, exit 2", async () => {
   const model = `${FIXTURES}tiny-gpt2`;
   const cases: [string, RegExp][] = [
-    ['{"prompt": "a", "chosen": "b"}', /:1: missing field "rejected"/],
-    ['{"prompt": "a", "completion": "b"}\n{"prompt": 3, "completion": "b"}', /:2: field "prompt" must be a string/],
+    ['{"prompt": "a", "chosen": "b"}', /:1: field "rejected": missing \(a pairs record needs/],
+    [
+      '{"prompt": "a", "completion": "b"}\n{"prompt": 3, "completion": "b"}',
+      /:2: field "prompt": expected a string, got number/,
+    ],
     [
       '{"prompt_ids": [1, 999], "completion_ids": [2]}',
-      /:1: field "prompt_ids" holds 999, not a token id in \[0, 512\)/,
+      /:1: field "prompt_ids\[1\]": token id 999 is out of the vocabulary \(size 512\)/,
     ],
     [
       '{"prompt": "a", "completions": ["b", "c"], "rewards": [1]}',
-      /:1: field "rewards" must be a list of 2 finite numbers/,
+      /:1: field "rewards": expected 2 rewards \(one per completion\), got 1/,
     ],
-    ["not json", /:1: not valid JSON/],
-    ['{"prompt": "a"}', /:1: no completion field/],
+    [
+      '{"prompt": "a", "completions": ["b", "c"], "rewards": [1, null]}',
+      /:1: field "rewards\[1\]": expected a finite number, got null/,
+    ],
+    ["not json", /:1: malformed JSON/],
+    ['{"prompt": "a"}', /: no completion field to score/],
   ];
   for (const [text, re] of cases) {
     const p = await tmpFile(text);
