@@ -20,7 +20,7 @@ import {
   padPairs,
 } from "../data/batching.ts";
 import { encodeDataset, type EncodedGroup, type EncodedPair, type TruncationStats } from "../data/encode.ts";
-import { type Dataset, readDataset } from "../data/formats.ts";
+import { type Dataset, validateAll } from "../data/formats.ts";
 import { DataError, type DataWarning } from "../data/jsonl.ts";
 import { type FileSink, type FileSource, joinPath, localFiles } from "../io/files.ts";
 import { initLoraAdapter, type LoraAdapter, readAdapter, validateAdapter, writeAdapter } from "../lora/adapter.ts";
@@ -36,7 +36,7 @@ import { type BackendPreference, resolveBackend } from "../runtime/backend.ts";
 import type { BackendName } from "../runtime/ort.ts";
 import { Engine, type OrtTensor } from "../runtime/session.ts";
 import { Rng } from "../util/rng.ts";
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.ts";
+import { type Checkpoint, latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.ts";
 import { buildPreferenceGraph, INPUT, isRewardLoss, LOSS_KINDS, type LossKind } from "./preference_graph.ts";
 import { ProgressReporter, type ProgressSink } from "./progress.ts";
 import { compileStep } from "./step.ts";
@@ -233,7 +233,8 @@ interface Prepared {
   warnings: DataWarning[];
   adapter: LoraAdapter;
   fingerprint: string;
-  resumeFrom: string | null;
+  /** The checkpoint to resume from (already checked against the fingerprint), or null. */
+  resume: Checkpoint | null;
 }
 
 function fingerprintOf(o: ResolvedTrainOptions, model: LoadedModel, lora: LoraConfig, dataText: string): string {
@@ -278,7 +279,8 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
   const model = typeof o.model === "string" ? await loadModel(o.model, files) : o.model;
   const dataText = await files.readText(o.data);
   const wantKind = isRewardLoss(o.loss) ? "groups" : "pairs";
-  const ds: Dataset = await readDataset(o.data, { files, vocabSize: model.config.vocabSize });
+  // Validate the text already read for the fingerprint, rather than reading the file again.
+  const ds: Dataset = validateAll(dataText, { file: o.data, vocabSize: model.config.vocabSize });
   if (ds.kind !== wantKind) {
     throw new DataError(
       { file: o.data, line: null, field: null },
@@ -316,7 +318,7 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
   }
   validateAdapter(adapter, model.config, o.initAdapter ?? "new adapter");
   const fingerprint = fingerprintOf(o, model, adapter.config, dataText);
-  let resumeFrom: string | null = null;
+  let resume: Checkpoint | null = null;
   if (!o.resume) {
     // A fresh run beside an earlier run's checkpoints would have its own pruned away (names sort by
     // step) and block a later --resume: refuse rather than mix two runs in one directory.
@@ -327,36 +329,35 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
       );
     }
   } else {
-    resumeFrom = await latestCheckpoint(o.out, files);
+    const resumeFrom = await latestCheckpoint(o.out, files);
     if (resumeFrom) {
-      const ck = await loadCheckpoint(resumeFrom, files);
-      if (ck.state.fingerprint !== fingerprint) {
+      resume = await loadCheckpoint(resumeFrom, files);
+      if (resume.state.fingerprint !== fingerprint) {
         throw new Error(
           `Cannot resume from ${resumeFrom}: it was written with other options, data or model. Use the same command line as the interrupted run, or a new --out`,
         );
       }
     }
   }
-  return { o, model, examples, truncation: enc.truncation, warnings: ds.warnings, adapter, fingerprint, resumeFrom };
+  return { o, model, examples, truncation: enc.truncation, warnings: ds.warnings, adapter, fingerprint, resume };
 }
 
-/** Reference log-probs of every sequence, base model (adapter disabled). */
+/**
+ * Reference log-probs of every completion, base model (adapter disabled): per example, [chosen,
+ * rejected] for pairs or the K completions of a group.
+ */
 async function referenceLogps(engine: Engine, model: LoadedModel, ex: Examples, tau: number): Promise<Float32Array[]> {
+  const completions = ex.kind === "pairs"
+    ? ex.items.map((p) => [p.chosenIds, p.rejectedIds])
+    : ex.items.map((g) => g.completionIds);
+  const seqs: ScoreSequence[] = ex.items.flatMap((e, i) =>
+    completions[i].map((c) => ({ promptIds: e.promptIds, completionIds: c }))
+  );
   const scorer = await Scorer.create(model, { engine });
   try {
-    if (ex.kind === "pairs") {
-      const seqs: ScoreSequence[] = ex.items.flatMap((p) => [
-        { promptIds: p.promptIds, completionIds: p.chosenIds },
-        { promptIds: p.promptIds, completionIds: p.rejectedIds },
-      ]);
-      const lp = await scorer.score(seqs, { temperature: tau, batchSize: 16 });
-      return ex.items.map((_, i) => Float32Array.of(lp[2 * i], lp[2 * i + 1]));
-    }
-    const seqs: ScoreSequence[] = ex.items.flatMap((gr) =>
-      gr.completionIds.map((c) => ({ promptIds: gr.promptIds, completionIds: c }))
-    );
     const lp = await scorer.score(seqs, { temperature: tau, batchSize: 16 });
-    return ex.items.map((_, i) => Float32Array.from(lp.slice(i * ex.k, (i + 1) * ex.k)));
+    let at = 0;
+    return completions.map((cs) => Float32Array.from(lp.slice(at, at += cs.length)));
   } finally {
     await scorer.release();
   }
@@ -466,17 +467,10 @@ export class Trainer {
     }
     const engine = await Engine.create(choice.backend);
 
-    // Resume state.
-    let adapter = this.#p.adapter;
-    let state: TrainerState | null = null;
-    let moments: Map<string, Float32Array> | null = null;
-    if (this.#p.resumeFrom) {
-      const ck = await loadCheckpoint(this.#p.resumeFrom, files);
-      adapter = ck.adapter;
-      state = ck.state;
-      moments = ck.optimizer;
-      this.#log(`resuming from ${this.#p.resumeFrom} (step ${state.step})`);
-    }
+    const resume = this.#p.resume;
+    const adapter = resume ? resume.adapter : this.#p.adapter;
+    const state: TrainerState | null = resume ? resume.state : null;
+    if (resume) this.#log(`resuming from ${resume.dir} (step ${resume.state.step})`);
     await files.mkdir(o.out);
     const metricsPath = joinPath(o.out, "metrics.jsonl");
     await truncateLines(files, metricsPath, state ? state.metricsLines : 0);
@@ -520,11 +514,7 @@ export class Trainer {
       return StepRunner.create(engine, compiled, params, { lr: schedule });
     };
     const runner = await makeRunner();
-    if (state && moments) {
-      const slots = new Map<string, Float32Array>();
-      for (const [k, v] of moments) slots.set(k, v);
-      runner.importState({ step: state.step, optimizer: optimizer.name, slots });
-    }
+    if (resume) runner.importState({ step: resume.state.step, optimizer: optimizer.name, slots: resume.optimizer });
 
     let cursor: DataCursor = state ? state.cursor : { epoch: 0, batchIndex: 0 };
     const rng = state ? Rng.fromState(state.rng) : new Rng(o.seed);
