@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type DType, isFloat } from "./dtype.ts";
+import { type DType, isFloat, ONNX_DTYPE_CODE } from "./dtype.ts";
 import { attr, type Attribute, type Dim, formatShape, GraphError, type Shape, type Value } from "./graph.ts";
 
 function fail(op: string, message: string): never {
@@ -146,8 +146,7 @@ export function where(cond: Value, a: Value, b: Value): Value {
 /** Converts the element type. */
 export function cast(x: Value, to: DType): Value {
   if (x.dtype === to) return x;
-  const code = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11 }[to];
-  return x.graph.addNode("Cast", [x], [{ dtype: to, shape: x.shape }], { to: attr.int(code) })[0];
+  return x.graph.addNode("Cast", [x], [{ dtype: to, shape: x.shape }], { to: attr.int(ONNX_DTYPE_CODE[to]) })[0];
 }
 
 /** Clamps into [lo, hi] (either bound may be omitted). */
