@@ -19,9 +19,9 @@ import { loraScaling } from "../lora/config.ts";
 import { mergeAdapter } from "../lora/merge.ts";
 import { loraTargets } from "../lora/targets.ts";
 import type { LoadedModel } from "../models/load.ts";
-import { type BackendPreference, resolveBackend } from "../runtime/backend.ts";
+import type { BackendPreference } from "../runtime/backend.ts";
 import type { BackendName } from "../runtime/ort.ts";
-import { Engine, type OrtTensor } from "../runtime/session.ts";
+import { type Engine, engineFor, type OrtTensor } from "../runtime/session.ts";
 import { Rng } from "../util/rng.ts";
 import { type Feeds, KvDecoder, uploadOnce } from "./decoder.ts";
 import { checkSamplingOptions, isGreedy, sampleToken, type SamplingOptions } from "./sampling.ts";
@@ -153,13 +153,7 @@ export class Generator {
 
   /** Builds the prefill and decode sessions (with the adapter, if any). */
   static async create(model: LoadedModel, options: GeneratorOptions = {}): Promise<Generator> {
-    let engine = options.engine;
-    let reason = "engine given";
-    if (!engine) {
-      const choice = await resolveBackend(options.backend ?? "auto");
-      engine = await Engine.create(choice.backend);
-      reason = choice.reason;
-    }
+    const { engine, reason } = await engineFor(options);
     const adapter = options.adapter ?? null;
     if (adapter) validateAdapter(adapter, model.config, "adapter");
     const merge = options.merge ?? false;

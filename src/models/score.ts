@@ -14,9 +14,9 @@
 import { Graph, GraphError, type Value } from "../onnx/graph.ts";
 import * as op from "../onnx/ops.ts";
 import { serializeModel } from "../onnx/serialize.ts";
-import { type BackendPreference, resolveBackend } from "../runtime/backend.ts";
+import type { BackendPreference } from "../runtime/backend.ts";
 import type { BackendName } from "../runtime/ort.ts";
-import { Engine, type GraphSession } from "../runtime/session.ts";
+import { type Engine, engineFor, type GraphSession } from "../runtime/session.ts";
 import { type LoraAdapter, validateAdapter } from "../lora/adapter.ts";
 import type { LoadedModel } from "./load.ts";
 import { buildForward, type LoraAttachment } from "./forward.ts";
@@ -111,13 +111,7 @@ export class Scorer {
 
   /** Builds the scoring graph and its session. */
   static async create(model: LoadedModel, options: ScorerOptions = {}): Promise<Scorer> {
-    let engine = options.engine;
-    let reason = "engine given";
-    if (!engine) {
-      const choice = await resolveBackend(options.backend ?? "auto");
-      engine = await Engine.create(choice.backend);
-      reason = choice.reason;
-    }
+    const { engine, reason } = await engineFor(options);
     if (options.adapter) validateAdapter(options.adapter, model.config, "adapter");
     const g = buildScoringGraph(model, options.adapter);
     // Weights go to external data: protobuf caps a model at 2 GB, and ORT loads the blob directly.

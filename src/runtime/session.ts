@@ -11,6 +11,7 @@
 
 import type * as Ort from "onnxruntime-web";
 import type { SerializedModel } from "../onnx/serialize.ts";
+import { type BackendPreference, resolveBackend } from "./backend.ts";
 import { type BackendName, loadOrt, type OrtModule, runtimeConfig, withThreadShim } from "./ort.ts";
 
 /** ORT's tensor type. */
@@ -177,4 +178,16 @@ export class TensorPool {
     for (const t of this.#live.values()) if (t.location === "gpu-buffer") t.dispose();
     this.#live.clear();
   }
+}
+
+/**
+ * The engine to use: the caller's, or a new one on the backend `backend` resolves to (default
+ * "auto"), with the reason it was taken.
+ */
+export async function engineFor(
+  options: { engine?: Engine; backend?: BackendPreference },
+): Promise<{ engine: Engine; reason: string }> {
+  if (options.engine) return { engine: options.engine, reason: "engine given" };
+  const choice = await resolveBackend(options.backend ?? "auto");
+  return { engine: await Engine.create(choice.backend), reason: choice.reason };
 }
