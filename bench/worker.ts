@@ -11,6 +11,7 @@
 import { configureRuntime } from "../src/runtime/ort.ts";
 import { Engine } from "../src/runtime/session.ts";
 import { resolveBackend } from "../src/runtime/backend.ts";
+import { MemoryProfile, profileRuns, profileTable } from "./memory.ts";
 import type { Run } from "./report.ts";
 import { runWorkload, type WorkloadName, WORKLOADS } from "./workloads.ts";
 
@@ -38,6 +39,8 @@ async function main(): Promise<void> {
   const quick = rest.includes("--quick");
   const capIdx = rest.indexOf("--time-cap");
   const timeCapS = capIdx >= 0 ? Number(rest[capIdx + 1]) : 1e9;
+  // Before ORT loads: the profile wraps WebAssembly.Memory and GPU buffer creation.
+  const mem = MemoryProfile.install();
   configureRuntime({ wasmThreads: threads });
   const choice = await resolveBackend(backend);
   const engine = await Engine.create(choice.backend);
@@ -47,12 +50,14 @@ async function main(): Promise<void> {
   const timer = setInterval(() => (memPeak = Math.max(memPeak, Deno.memoryUsage().rss)), 200);
   let runs: Run[];
   try {
-    runs = await runWorkload(workload as WorkloadName, { engine, threads, quick, timeCapS, log });
+    runs = await runWorkload(workload as WorkloadName, { engine, threads, quick, timeCapS, log, mem });
   } finally {
     clearInterval(timer);
   }
   memPeak = Math.max(memPeak, Deno.memoryUsage().rss);
-  const hwm = peakRssMb();
+  const hwm = mem.processPeakRssMb();
+  console.error(`  [${workload} ${backend}/${threads}t] memory profile (MB):\n${profileTable(mem).replace(/^/gm, "    ")}`);
+  runs.push(...profileRuns(mem, { workload, backend, threads }));
   runs.push({
     workload,
     backend,

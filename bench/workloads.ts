@@ -24,6 +24,7 @@ import { StepRunner } from "../src/train/step_runner.ts";
 import { Rng } from "../src/util/rng.ts";
 import { countMatmulFlops } from "./flops.ts";
 import { type PairIds, SHAPES, sharedInputs } from "./inputs.ts";
+import type { MemoryProfile } from "./memory.ts";
 import type { Run } from "./report.ts";
 
 /** What every workload gets. */
@@ -34,6 +35,8 @@ export interface WorkloadContext {
   /** Stop measuring after this many seconds of measured work (at least one measured repetition). */
   timeCapS: number;
   log: (line: string) => void;
+  /** The memory profile: each workload runs its phases through `mem.phase()`. */
+  mem: MemoryProfile;
 }
 
 /** Names of the workloads, in the order the suite runs them. */
@@ -51,7 +54,7 @@ export type WorkloadName = typeof WORKLOADS[number];
 export async function runWorkload(name: WorkloadName, ctx: WorkloadContext): Promise<Run[]> {
   switch (name) {
     case "matmul-peak":
-      return await matmulPeak(ctx);
+      return await ctx.mem.phase("matmuls", () => matmulPeak(ctx));
     case "train-tiny":
       return await train(ctx, "tiny");
     case "train-small":
@@ -155,7 +158,7 @@ async function train(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run[
   const workload = `train-${size}`;
   const run = runOf(ctx, workload);
   const inputs = await sharedInputs();
-  const model = await loadModel(size === "tiny" ? inputs.tinyModel : inputs.smallModel);
+  const model = await ctx.mem.phase("load", () => loadModel(size === "tiny" ? inputs.tinyModel : inputs.smallModel));
   const all = size === "tiny" ? inputs.tinyBatches : inputs.smallBatches;
   const warmup = size === "tiny" ? 2 : 1;
   const measured = size === "tiny" ? (ctx.quick ? 4 : 12) : (ctx.quick ? 1 : 3);
@@ -164,46 +167,55 @@ async function train(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run[
 
   // Reference log-probs (what the trainer caches once per example).
   const tSetup = now();
-  const scorer = await Scorer.create(model, { engine: ctx.engine });
   const refs: Float32Array[] = [];
   const refMs: number[] = [];
-  for (const b of batches) {
-    const t = now();
-    const lp = await scorer.score(sequencesOf(b), { batchSize: 2 * b.length });
-    refMs.push(now() - t);
-    refs.push(Float32Array.from(lp));
-  }
-  await scorer.release();
+  await ctx.mem.phase("reference scoring", async () => {
+    const scorer = await Scorer.create(model, { engine: ctx.engine });
+    for (const b of batches) {
+      const t = now();
+      const lp = await scorer.score(sequencesOf(b), { batchSize: 2 * b.length });
+      refMs.push(now() - t);
+      refs.push(Float32Array.from(lp));
+    }
+    await scorer.release();
+  });
   const scoreSetupS = (now() - tSetup) / 1000;
 
-  const t1 = now();
-  const lora = createLoraConfig(model.config, {
-    r: size === "tiny" ? SHAPES.tinyLoraR : SHAPES.smallLoraR,
-    targetModules: size === "tiny" ? undefined : ["c_attn"],
+  // The graph, and above all the serialized step (a copy of every frozen weight), live only in
+  // this phase, as in the trainer: they can be collected once ORT holds the weights.
+  let compileS = 0, sessionS = 0;
+  const { runner, flopsOf } = await ctx.mem.phase("step session", async () => {
+    const t1 = now();
+    const lora = createLoraConfig(model.config, {
+      r: size === "tiny" ? SHAPES.tinyLoraR : SHAPES.smallLoraR,
+      targetModules: size === "tiny" ? undefined : ["c_attn"],
+    });
+    const adapter = initLoraAdapter(model.config, lora, new Rng(0));
+    const pg = buildPreferenceGraph(model, lora, {
+      loss: "exo-pref",
+      betaPi: 0.1,
+      betaR: 0.1,
+      eps: 1e-3,
+      temperature: 1,
+    });
+    const compiled = compileStep({
+      graph: pg.graph,
+      loss: pg.loss,
+      params: pg.params,
+      metrics: pg.metrics,
+      optimizer: adamw({ weightDecay: 0 }),
+      maxGradNorm: 1,
+      serialize: { externalDataThreshold: 1 << 20 },
+    });
+    compileS = (now() - t1) / 1000;
+    const params = new Map<string, Float32Array>();
+    for (const [k, t] of adapter.tensors) params.set(k, t.data as Float32Array);
+    const t2 = now();
+    const runner = await StepRunner.create(ctx.engine, compiled, params, { lr: 5e-4 });
+    sessionS = (now() - t2) / 1000;
+    const flopsOf = flopCounter(pg.graph);
+    return { runner, flopsOf };
   });
-  const adapter = initLoraAdapter(model.config, lora, new Rng(0));
-  const pg = buildPreferenceGraph(model, lora, {
-    loss: "exo-pref",
-    betaPi: 0.1,
-    betaR: 0.1,
-    eps: 1e-3,
-    temperature: 1,
-  });
-  const compiled = compileStep({
-    graph: pg.graph,
-    loss: pg.loss,
-    params: pg.params,
-    metrics: pg.metrics,
-    optimizer: adamw({ weightDecay: 0 }),
-    maxGradNorm: 1,
-    serialize: { externalDataThreshold: 1 << 20 },
-  });
-  const compileS = (now() - t1) / 1000;
-  const params = new Map<string, Float32Array>();
-  for (const [k, t] of adapter.tensors) params.set(k, t.data as Float32Array);
-  const t2 = now();
-  const runner = await StepRunner.create(ctx.engine, compiled, params, { lr: 5e-4 });
-  const sessionS = (now() - t2) / 1000;
   ctx.log(`${workload}: graph ${compileS.toFixed(1)} s, session ${sessionS.toFixed(1)} s`);
 
   let tokens = 0, seconds = 0, flops = 0, refSeconds = 0, steps = 0;
@@ -220,7 +232,7 @@ async function train(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run[
         [INPUT.refLogps]: e.tensor(refs[i], [padded.rows]),
       };
       const t = now();
-      const r = await runner.run(feeds);
+      const r = await ctx.mem.phase(i === 0 ? "first step" : "steady state", () => runner.run(feeds));
       const dt = now() - t;
       if (!Number.isFinite(r.loss)) throw new Error(`non-finite loss ${r.loss} at step ${i}`);
       ctx.log(`${workload} step ${i}${i < warmup ? " (warm-up)" : ""}: ${dt.toFixed(0)} ms, loss ${r.loss.toFixed(5)}`);
@@ -230,7 +242,7 @@ async function train(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run[
       seconds += dt / 1000;
       refSeconds += refMs[i] / 1000;
       stepMs.push(dt);
-      flops += countMatmulFlops(pg.graph, { rows: padded.rows, seq: padded.length }).flops;
+      flops += flopsOf({ rows: padded.rows, seq: padded.length });
       steps++;
       if (seconds > ctx.timeCapS) break;
     }
@@ -256,9 +268,9 @@ async function train(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run[
 async function scoreSmall(ctx: WorkloadContext): Promise<Run[]> {
   const run = runOf(ctx, "score-small");
   const inputs = await sharedInputs();
-  const model = await loadModel(inputs.smallModel);
+  const model = await ctx.mem.phase("load", () => loadModel(inputs.smallModel));
   const t0 = now();
-  const scorer = await Scorer.create(model, { engine: ctx.engine });
+  const scorer = await ctx.mem.phase("session", () => Scorer.create(model, { engine: ctx.engine }));
   const setupS = (now() - t0) / 1000;
   const reps = ctx.quick ? 1 : 3;
   let tokens = 0, seconds = 0, n = 0;
@@ -268,7 +280,7 @@ async function scoreSmall(ctx: WorkloadContext): Promise<Run[]> {
     for (let i = 0; i <= reps; i++) {
       const seqs = sequencesOf(inputs.smallBatches[i % inputs.smallBatches.length]).slice(0, SHAPES.scoreRows);
       const t = now();
-      await scorer.score(seqs, { batchSize: seqs.length });
+      await ctx.mem.phase(i === 0 ? "first run" : "steady state", () => scorer.score(seqs, { batchSize: seqs.length }));
       const dt = now() - t;
       ctx.log(`score-small run ${i}${i === 0 ? " (warm-up)" : ""}: ${dt.toFixed(0)} ms`);
       if (i === 0) continue;
@@ -301,19 +313,24 @@ async function decode(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run
   const workload = `decode-${size}`;
   const run = runOf(ctx, workload);
   const inputs = await sharedInputs();
-  const model: LoadedModel = await loadModel(size === "tiny" ? inputs.tinyModel : inputs.smallModel);
+  const model: LoadedModel = await ctx.mem.phase(
+    "load",
+    () => loadModel(size === "tiny" ? inputs.tinyModel : inputs.smallModel),
+  );
   const prompts = size === "tiny" ? inputs.tinyPrompts : inputs.smallPrompts;
   const newTokens = ctx.quick ? Math.min(8, inputs.decodeNewTokens[size]) : inputs.decodeNewTokens[size];
   const t0 = now();
-  const gen = await Generator.create(model, { engine: ctx.engine });
+  const gen = await ctx.mem.phase("session", () => Generator.create(model, { engine: ctx.engine }));
   const setupS = (now() - t0) / 1000;
   const out: Run[] = [run("setup_s", setupS, "s")];
   try {
     for (const b of SHAPES.decodeBatches) {
       const ps = prompts.slice(0, b);
       const opts = { temperature: 0, eosTokenIds: [] as number[], addSpecialTokens: false };
-      await gen.generate(ps, { ...opts, maxNewTokens: 2 });
-      const r = await gen.generate(ps, { ...opts, maxNewTokens: newTokens });
+      const r = await ctx.mem.phase(`batch ${b}`, async () => {
+        await gen.generate(ps, { ...opts, maxNewTokens: 2 });
+        return await gen.generate(ps, { ...opts, maxNewTokens: newTokens });
+      });
       const tm = r.timings;
       ctx.log(
         `${workload} b${b}: prefill ${tm.promptTokens} tokens ${
@@ -329,6 +346,11 @@ async function decode(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run
     await gen.release();
   }
   return out;
+}
+
+/** FLOPs of one run of a graph, by its symbolic dims (the graph's initializers are the model's own arrays). */
+function flopCounter(g: Graph): (b: Record<string, number>) => number {
+  return (b) => countMatmulFlops(g, b).flops;
 }
 
 function mean(xs: readonly number[]): number {

@@ -3,7 +3,9 @@
  * shards), the tokenizer and `generation_config.json`, checked against each other so that a wrong
  * or truncated checkpoint fails at load time, naming the file and the tensor.
  *
- * Weights keep their Hugging Face names and become float32 (F16/BF16 checkpoints are upcast).
+ * Weights keep their Hugging Face names and their stored type: F32 stays float32, F16 and BF16 stay
+ * 16-bit (graphs cast them to float32 where they are used), as views into the file's bytes, which
+ * graphs hand to ORT as external data without copying them. `{ dtype: "float32" }` upcasts instead.
  * GPT-2 checkpoints saved without the `transformer.` prefix (the original OpenAI upload) are renamed,
  * and non-weight buffers (`attn.bias`, `attn.masked_bias`, `rotary_emb.inv_freq`) are dropped.
  * With tied embeddings `lm_head.weight` is the embedding matrix (the same array, not a copy).
@@ -14,7 +16,7 @@
 import { type FileSource, joinPath, localFiles } from "../io/files.ts";
 import type { TensorData } from "../onnx/graph.ts";
 import { type Arch, type ModelConfig, parseModelConfig } from "./config.ts";
-import { loadSafetensorsDir, toTensorData } from "./safetensors.ts";
+import { loadSafetensorsDir, toStoredTensorData, toTensorData } from "./safetensors.ts";
 import { loadTokenizer, type Tokenizer, TokenizerError } from "./tokenizer.ts";
 
 /** Generation defaults of the checkpoint (`generation_config.json`, else `config.json`). */
@@ -36,7 +38,10 @@ export interface LoadedModel {
   dir: string;
   arch: Arch;
   config: ModelConfig;
-  /** float32 weights by Hugging Face name, `lm_head.weight` included (tied or not). */
+  /**
+   * Weights by Hugging Face name, `lm_head.weight` included (tied or not): float32, or float16 /
+   * bfloat16 as stored in the checkpoint (raw 16-bit patterns; `tensorToFloat32` converts).
+   */
   weights: Map<string, TensorData>;
   tokenizer: Tokenizer;
   generation: GenerationDefaults;
@@ -191,13 +196,27 @@ async function loadGeneration(
   return gen;
 }
 
+/** Options of {@link loadModel}. */
+export interface LoadModelOptions {
+  /**
+   * `"stored"` (default): float16 / bfloat16 weights stay 16-bit (half the memory; graphs cast them
+   * where used). `"float32"`: every weight is upcast on load (4 bytes per weight in JS and in ORT).
+   */
+  dtype?: "stored" | "float32";
+}
+
 /**
  * Loads a model directory (config, weights, tokenizer, generation defaults).
  *
  * @throws {ModelLoadError} naming the file and tensor for a missing file, a missing, unexpected or
  *   misshapen weight, or a tokenizer larger than the embedding
  */
-export async function loadModel(dir: string, files: FileSource = localFiles()): Promise<LoadedModel> {
+export async function loadModel(
+  dir: string,
+  files: FileSource = localFiles(),
+  options: LoadModelOptions = {},
+): Promise<LoadedModel> {
+  const keep = (options.dtype ?? "stored") === "stored";
   const configPath = joinPath(dir, "config.json");
   if (!(await files.exists(configPath))) {
     throw new ModelLoadError(`${configPath} not found: is ${dir} a Hugging Face model directory?`);
@@ -220,7 +239,7 @@ export async function loadModel(dir: string, files: FileSource = localFiles()): 
     const name = unprefixedGpt2 && rawName !== "lm_head.weight" ? `transformer.${rawName}` : rawName;
     let data: TensorData;
     try {
-      data = toTensorData(t, name);
+      data = keep ? toStoredTensorData(t, name) : toTensorData(t, name);
     } catch (e) {
       throw new ModelLoadError(`${source}: ${(e as Error).message}`);
     }

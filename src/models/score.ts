@@ -19,7 +19,8 @@ import type { BackendName } from "../runtime/ort.ts";
 import { type Engine, engineFor, type GraphSession } from "../runtime/session.ts";
 import { type LoraAdapter, validateAdapter } from "../lora/adapter.ts";
 import type { LoadedModel } from "./load.ts";
-import { buildForward, type LoraAttachment } from "./forward.ts";
+import { buildHidden, type LoraAttachment } from "./forward.ts";
+import { buildHeadSequenceLogprobs } from "./head_logprobs.ts";
 
 /**
  * Per-token log-probabilities `log_softmax(logits / τ)[target]`, `[B, T]`.
@@ -246,7 +247,8 @@ export function buildScoringGraph(model: LoadedModel, adapter?: LoraAdapter): Gr
     for (const [key, t] of adapter.tensors) params.set(key, g.initializer(key, t));
     lora = { config: adapter.config, params };
   }
-  const { logits } = buildForward(g, model, { inputIds: ids, attentionMask: attn }, lora);
-  g.output(buildSequenceLogprobs(g, logits, targets, mask, temperature), "logps");
+  const { hidden, head, builder } = buildHidden(g, model, { inputIds: ids, attentionMask: attn }, lora);
+  // The fused head: no [batch, seq, vocab] logits (see head_logprobs.ts).
+  g.output(buildHeadSequenceLogprobs(builder, hidden, head, targets, mask, temperature), "logps");
   return g;
 }

@@ -13,8 +13,8 @@
 import { Graph, type Value } from "../onnx/graph.ts";
 import * as op from "../onnx/ops.ts";
 import type { LoadedModel } from "../models/load.ts";
-import { buildForward } from "../models/forward.ts";
-import { buildSequenceLogprobs } from "../models/score.ts";
+import { buildHidden } from "../models/forward.ts";
+import { buildHeadSequenceLogprobs } from "../models/head_logprobs.ts";
 import type { LoraConfig } from "../lora/config.ts";
 import { loraTargets } from "../lora/targets.ts";
 import { emitDpoPref, emitDpoRw, emitExoPref, emitExoRw } from "../losses/mod.ts";
@@ -101,8 +101,12 @@ export function buildPreferenceGraph(
     map.set(t.keyB, b);
     params.push(a, b);
   }
-  const { logits } = buildForward(g, model, { inputIds: ids, attentionMask: mask }, { config: lora, params: map });
-  const policy = buildSequenceLogprobs(g, logits, targets, cmask, o.temperature); // [rows]
+  const { hidden, head, builder } = buildHidden(g, model, { inputIds: ids, attentionMask: mask }, {
+    config: lora,
+    params: map,
+  });
+  // The fused head keeps no [rows, seq, vocab] logits for the backward pass (see head_logprobs.ts).
+  const policy = buildHeadSequenceLogprobs(builder, hidden, head, targets, cmask, o.temperature); // [rows]
   const u = op.sub(policy, ref);
   const hyper = { betaPi: o.betaPi, betaR: o.betaR, eps: o.eps };
 
