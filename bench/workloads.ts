@@ -25,6 +25,7 @@ import { Rng } from "../src/util/rng.ts";
 import { countMatmulFlops } from "./flops.ts";
 import { type PairIds, SHAPES, sharedInputs } from "./inputs.ts";
 import type { MemoryProfile } from "./memory.ts";
+import { train05b } from "./train_05b.ts";
 import type { Run } from "./report.ts";
 
 /** What every workload gets. */
@@ -47,6 +48,7 @@ export const WORKLOADS = [
   "score-small",
   "decode-small",
   "train-small",
+  "train-0.5b",
 ] as const;
 export type WorkloadName = typeof WORKLOADS[number];
 
@@ -59,6 +61,8 @@ export async function runWorkload(name: WorkloadName, ctx: WorkloadContext): Pro
       return await train(ctx, "tiny");
     case "train-small":
       return await train(ctx, "small");
+    case "train-0.5b":
+      return await train05b(ctx);
     case "score-small":
       return await scoreSmall(ctx);
     case "decode-tiny":
@@ -155,14 +159,41 @@ function sequencesOf(batch: readonly PairIds[]): ScoreSequence[] {
  * (forward, loss, backward, clip 1, AdamW) on each batch. Warm-up steps are not measured.
  */
 async function train(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run[]> {
-  const workload = `train-${size}`;
-  const run = runOf(ctx, workload);
   const inputs = await sharedInputs();
-  const model = await ctx.mem.phase("load", () => loadModel(size === "tiny" ? inputs.tinyModel : inputs.smallModel));
-  const all = size === "tiny" ? inputs.tinyBatches : inputs.smallBatches;
-  const warmup = size === "tiny" ? 2 : 1;
-  const measured = size === "tiny" ? (ctx.quick ? 4 : 12) : (ctx.quick ? 1 : 3);
-  const batches = Array.from({ length: warmup + measured }, (_, i) => all[i % all.length]);
+  return await trainWorkload(ctx, {
+    workload: `train-${size}`,
+    modelDir: size === "tiny" ? inputs.tinyModel : inputs.smallModel,
+    batches: size === "tiny" ? inputs.tinyBatches : inputs.smallBatches,
+    warmup: size === "tiny" ? 2 : 1,
+    measured: size === "tiny" ? (ctx.quick ? 4 : 12) : (ctx.quick ? 1 : 3),
+    loraR: size === "tiny" ? SHAPES.tinyLoraR : SHAPES.smallLoraR,
+    targets: size === "tiny" ? undefined : ["c_attn"],
+  });
+}
+
+/** A training workload: a model directory, its batches, and the LoRA to train. */
+export interface TrainSpec {
+  workload: string;
+  modelDir: string;
+  /** Batches of pairs, cycled through. */
+  batches: readonly PairIds[][];
+  /** Steps run before measuring (0: the first step is measured). */
+  warmup: number;
+  measured: number;
+  loraR: number;
+  /** LoRA target modules (default: every projection). */
+  targets?: string[];
+}
+
+/**
+ * Runs a training workload the way the trainer does (reference scoring, scorer released, step
+ * session, steps), each part a phase of the memory profile.
+ */
+export async function trainWorkload(ctx: WorkloadContext, spec: TrainSpec): Promise<Run[]> {
+  const { workload, warmup, measured } = spec;
+  const run = runOf(ctx, workload);
+  const model = await ctx.mem.phase("load", () => loadModel(spec.modelDir));
+  const batches = Array.from({ length: warmup + measured }, (_, i) => spec.batches[i % spec.batches.length]);
   const maxLength = model.config.maxPositions;
 
   // Reference log-probs (what the trainer caches once per example).
@@ -186,10 +217,7 @@ async function train(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run[
   let compileS = 0, sessionS = 0;
   const { runner, flopsOf } = await ctx.mem.phase("step session", async () => {
     const t1 = now();
-    const lora = createLoraConfig(model.config, {
-      r: size === "tiny" ? SHAPES.tinyLoraR : SHAPES.smallLoraR,
-      targetModules: size === "tiny" ? undefined : ["c_attn"],
-    });
+    const lora = createLoraConfig(model.config, { r: spec.loraR, targetModules: spec.targets });
     const adapter = initLoraAdapter(model.config, lora, new Rng(0));
     const pg = buildPreferenceGraph(model, lora, {
       loss: "exo-pref",

@@ -15,7 +15,7 @@ import { GraphError } from "../onnx/graph.ts";
 import * as op from "../onnx/ops.ts";
 import type { LoraConfig } from "../lora/config.ts";
 import type { LoadedModel } from "./load.ts";
-import { type AttentionDims, concatTo, flatten, groupedRows, ModelBuilder, type WeightOptions } from "./layers.ts";
+import { type AttentionDims, concatTo, flatten, groupedRows, ModelBuilder, type BuildOptions } from "./layers.ts";
 import { buildGpt2 } from "./gpt2.ts";
 import { buildLlama } from "./llama.ts";
 
@@ -88,7 +88,7 @@ export function buildForward(
   model: LoadedModel,
   inputs: ForwardInputs,
   lora?: LoraAttachment,
-  options: WeightOptions = {},
+  options: BuildOptions = {},
 ): ForwardOutputs {
   const out = buildHidden(g, model, inputs, lora, options);
   let last = out.hidden;
@@ -113,7 +113,7 @@ export function buildHidden(
   model: LoadedModel,
   inputs: ForwardInputs,
   lora?: LoraAttachment,
-  options: WeightOptions = {},
+  options: BuildOptions = {},
 ): HiddenOutputs {
   const c = model.config;
   const ids = inputs.inputIds;

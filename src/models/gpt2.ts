@@ -25,22 +25,20 @@ export function buildGpt2(f: FamilyInputs): FamilyOutputs {
   const present: FamilyOutputs["present"] = [];
   for (let i = 0; i < c.numLayers; i++) {
     const p = `transformer.h.${i}`;
-    const a = ln(h, `${p}.ln_1`);
-    const qkv = mb.linear(a, `${p}.attn.c_attn.weight`, `${p}.attn.c_attn.bias`, "in_out", `${p}.attn.c_attn`);
-    const [q, k, v] = op.split(qkv, [H, H, H], -1);
-    const att = attention(q, k, v, dims, bias, null, past?.[i]);
-    present.push({ key: att.key, value: att.value });
-    h = op.add(h, mb.linear(att.out, `${p}.attn.c_proj.weight`, `${p}.attn.c_proj.bias`, "in_out", `${p}.attn.c_proj`));
-    const m = ln(h, `${p}.ln_2`);
-    const fc = mb.linear(m, `${p}.mlp.c_fc.weight`, `${p}.mlp.c_fc.bias`, "in_out", `${p}.mlp.c_fc`);
-    const down = mb.linear(
-      activation(fc, c.activation),
-      `${p}.mlp.c_proj.weight`,
-      `${p}.mlp.c_proj.bias`,
-      "in_out",
-      `${p}.mlp.c_proj`,
-    );
-    h = op.add(h, down);
+    h = mb.layer(h, (x) => {
+      const a = ln(x, `${p}.ln_1`);
+      const qkv = mb.linear(a, `${p}.attn.c_attn.weight`, `${p}.attn.c_attn.bias`, "in_out", `${p}.attn.c_attn`);
+      const [q, k, v] = op.split(qkv, [H, H, H], -1);
+      const att = attention(q, k, v, dims, bias, null, past?.[i]);
+      present.push({ key: att.key, value: att.value });
+      const y = op.add(
+        x,
+        mb.linear(att.out, `${p}.attn.c_proj.weight`, `${p}.attn.c_proj.bias`, "in_out", `${p}.attn.c_proj`),
+      );
+      const fc = mb.linear(ln(y, `${p}.ln_2`), `${p}.mlp.c_fc.weight`, `${p}.mlp.c_fc.bias`, "in_out", `${p}.mlp.c_fc`);
+      const act = activation(fc, c.activation);
+      return op.add(y, mb.linear(act, `${p}.mlp.c_proj.weight`, `${p}.mlp.c_proj.bias`, "in_out", `${p}.mlp.c_proj`));
+    });
   }
   const hidden = ln(h, "transformer.ln_f");
   return { hidden, head: tied ? "transformer.wte.weight" : "lm_head.weight", present };

@@ -141,8 +141,9 @@ export function buildHeadSequenceLogprobs(
   targets: Value,
   mask: Value,
   temperature: number | Value = 1,
+  chunk = VOCAB_CHUNK,
 ): Value {
-  const lp = buildHeadLogprobs(mb, hidden, head, targets, temperature);
+  const lp = buildHeadLogprobs(mb, hidden, head, targets, temperature, chunk);
   const m = mask.dtype === lp.dtype ? mask : op.cast(mask, lp.dtype);
   return op.reduceSum(op.mul(lp, m), [1]);
 }

@@ -20,7 +20,8 @@ import type { DType } from "../onnx/dtype.ts";
 import type { Dim, Graph, TensorData, Value } from "../onnx/graph.ts";
 import { GraphError } from "../onnx/graph.ts";
 import * as op from "../onnx/ops.ts";
-import { setRecompute } from "../autodiff/custom.ts";
+import { setCustomGradient, setRecompute } from "../autodiff/custom.ts";
+import { backward } from "../autodiff/backward.ts";
 import { loraScaling } from "../lora/config.ts";
 import type { LoadedModel } from "./load.ts";
 import type { LoraAttachment } from "./forward.ts";
@@ -36,8 +37,8 @@ export interface HalfDtypes {
 /** CPU engines cast both 16-bit types; a graph keeps them as stored. */
 export const KEEP_HALF: HalfDtypes = { bfloat16: "bfloat16", float16: "float16" };
 
-/** How a graph holds its frozen weights. */
-export interface WeightOptions {
+/** How a model graph is built: how it holds its frozen weights, whether layers are recomputed. */
+export interface BuildOptions {
   /**
    * `"once"` (default; training and scoring): every use reads the one stored copy at run time,
    * with nothing folded, prepacked or cast ahead (see the module doc). `"constant"` (generation):
@@ -47,6 +48,12 @@ export interface WeightOptions {
   weights?: "once" | "constant";
   /** Types of 16-bit weights in the graph (default: as stored). */
   halfDtypes?: HalfDtypes;
+  /**
+   * Recompute each decoder layer's activations in the backward pass from the layer's input
+   * (gradient checkpointing): only one `[B, T, hidden]` tensor per layer is kept between the
+   * forward and the backward pass, for about one more forward pass of compute. Default false.
+   */
+  recompute?: boolean;
 }
 
 /** Layout of a 2-D weight: `nn.Linear` stores `[out, in]`, GPT-2's Conv1D `[in, out]`. */
@@ -63,15 +70,17 @@ export class ModelBuilder {
   readonly scaling: number;
   readonly once: boolean;
   readonly halfDtypes: HalfDtypes;
+  readonly recompute: boolean;
   #used = new Set<string>();
 
-  constructor(g: Graph, model: LoadedModel, lora?: LoraAttachment, options: WeightOptions = {}) {
+  constructor(g: Graph, model: LoadedModel, lora?: LoraAttachment, options: BuildOptions = {}) {
     this.g = g;
     this.model = model;
     this.lora = lora;
     this.scaling = lora ? loraScaling(lora.config) : 0;
     this.once = (options.weights ?? "once") === "once";
     this.halfDtypes = options.halfDtypes ?? KEEP_HALF;
+    this.recompute = options.recompute ?? false;
     if (lora) {
       for (const [key, v] of lora.params) {
         if (v.graph !== g) throw new GraphError(`LoRA parameter ${key} belongs to another graph`);
@@ -127,6 +136,52 @@ export class ModelBuilder {
       throw new GraphError(`Graph value ${name} already exists and is not this model's weight`);
     }
     return this.g.initializer(name, t);
+  }
+
+  /**
+   * One decoder layer, `body(h)`. With `recompute`, its output gets a custom gradient that
+   * rebuilds the layer from `h` once the output's cotangent exists (so ORT cannot run it early)
+   * and differentiates the rebuilt copy: the forward pass's own activations die inside the layer.
+   */
+  layer(h: Value, body: (x: Value) => Value): Value {
+    if (!this.recompute) return body(h);
+    const g = this.g;
+    const start = g.nodes.length;
+    const out = body(h);
+    const region = g.nodes.slice(start);
+    // The nodes `out` depends on within the layer, in order (present-KV branches are left out).
+    const needed = new Set([out.name]);
+    const keep: boolean[] = new Array(region.length).fill(false);
+    for (let i = region.length - 1; i >= 0; i--) {
+      if (!region[i].outputs.some((o) => needed.has(o))) continue;
+      keep[i] = true;
+      for (const x of region[i].inputs) if (x) needed.add(x);
+    }
+    const nodes = region.filter((_, i) => keep[i]);
+    const params = this.lora ? [...this.lora.params.values()].filter((p) => needed.has(p.name)) : [];
+    if (out !== g.values.get(region.at(-1)?.outputs[0] ?? "")) {
+      throw new GraphError(`layer(): the body's result must be its last node's only output`);
+    }
+    setCustomGradient(out, {
+      inputs: [h, ...params],
+      vjp: (dy) => {
+        const start = op.dependOn(h, dy);
+        const map = new Map<string, string>([[h.name, start.name]]);
+        for (const n of nodes) {
+          const ins = n.inputs.map((x) => (x ? g.get(map.get(x) ?? x) : null));
+          const outs = g.addNode(
+            n.op,
+            ins,
+            n.outputs.map((o) => ({ dtype: g.get(o).dtype, shape: g.get(o).shape })),
+            n.attributes,
+            n.domain,
+          );
+          n.outputs.forEach((o, i) => map.set(o, outs[i].name));
+        }
+        return backward(g.get(map.get(out.name)!), [start, ...params], { seed: dy });
+      },
+    });
+    return out;
   }
 
   /** A token embedding lookup: rows of the stored `[vocab, hidden]` table, cast to float32. */

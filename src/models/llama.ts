@@ -28,17 +28,19 @@ export function buildLlama(f: FamilyInputs): FamilyOutputs {
     mb.linear(x, `${name}.weight`, bias ? `${name}.bias` : null, "out_in", name);
   for (let i = 0; i < c.numLayers; i++) {
     const p = `model.layers.${i}`;
-    const a = rmsNorm(h, mb.bias32(`${p}.input_layernorm.weight`), c.normEps);
-    const q = proj(a, `${p}.self_attn.q_proj`, c.qkvBias);
-    const k = proj(a, `${p}.self_attn.k_proj`, c.qkvBias);
-    const v = proj(a, `${p}.self_attn.v_proj`, c.qkvBias);
-    const att = attention(q, k, v, dims, bias, rope, past?.[i]);
-    present.push({ key: att.key, value: att.value });
-    h = op.add(h, proj(att.out, `${p}.self_attn.o_proj`, c.oBias));
-    const m = rmsNorm(h, mb.bias32(`${p}.post_attention_layernorm.weight`), c.normEps);
-    const gate = proj(m, `${p}.mlp.gate_proj`, c.mlpBias);
-    const up = proj(m, `${p}.mlp.up_proj`, c.mlpBias);
-    h = op.add(h, proj(op.mul(activation(gate, c.activation), up), `${p}.mlp.down_proj`, c.mlpBias));
+    h = mb.layer(h, (x) => {
+      const a = rmsNorm(x, mb.bias32(`${p}.input_layernorm.weight`), c.normEps);
+      const q = proj(a, `${p}.self_attn.q_proj`, c.qkvBias);
+      const k = proj(a, `${p}.self_attn.k_proj`, c.qkvBias);
+      const v = proj(a, `${p}.self_attn.v_proj`, c.qkvBias);
+      const att = attention(q, k, v, dims, bias, rope, past?.[i]);
+      present.push({ key: att.key, value: att.value });
+      const y = op.add(x, proj(att.out, `${p}.self_attn.o_proj`, c.oBias));
+      const m = rmsNorm(y, mb.bias32(`${p}.post_attention_layernorm.weight`), c.normEps);
+      const gate = proj(m, `${p}.mlp.gate_proj`, c.mlpBias);
+      const up = proj(m, `${p}.mlp.up_proj`, c.mlpBias);
+      return op.add(y, proj(op.mul(activation(gate, c.activation), up), `${p}.mlp.down_proj`, c.mlpBias));
+    });
   }
   const hidden = rmsNorm(h, mb.bias32("model.norm.weight"), c.normEps);
   return { hidden, head: tied ? "model.embed_tokens.weight" : "lm_head.weight", present };

@@ -14,6 +14,7 @@ import { Graph, type Value } from "../onnx/graph.ts";
 import * as op from "../onnx/ops.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { buildHidden } from "../models/forward.ts";
+import type { BuildOptions } from "../models/layers.ts";
 import { buildHeadSequenceLogprobs } from "../models/head_logprobs.ts";
 import type { LoraConfig } from "../lora/config.ts";
 import { loraTargets } from "../lora/targets.ts";
@@ -77,6 +78,7 @@ export function buildPreferenceGraph(
   model: LoadedModel,
   lora: LoraConfig,
   o: PreferenceLossOptions,
+  build: BuildOptions = {},
 ): PreferenceGraph {
   const g = new Graph("preference_step");
   const ids = g.input(INPUT.inputIds, "int64", ["rows", "seq"]);
@@ -104,7 +106,7 @@ export function buildPreferenceGraph(
   const { hidden, head, builder } = buildHidden(g, model, { inputIds: ids, attentionMask: mask }, {
     config: lora,
     params: map,
-  });
+  }, build);
   // The fused head keeps no [rows, seq, vocab] logits for the backward pass (see head_logprobs.ts).
   const policy = buildHeadSequenceLogprobs(builder, hidden, head, targets, cmask, o.temperature); // [rows]
   const u = op.sub(policy, ref);
