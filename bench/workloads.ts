@@ -11,7 +11,7 @@ import type { EncodedPair } from "../src/data/encode.ts";
 import { Generator } from "../src/generate/generator.ts";
 import { initLoraAdapter } from "../src/lora/adapter.ts";
 import { createLoraConfig } from "../src/lora/config.ts";
-import { type LoadedModel, loadModel } from "../src/models/load.ts";
+import { type LoadedModel, loadModel, releaseWeights } from "../src/models/load.ts";
 import { buildScoringGraph, Scorer, type ScoreSequence } from "../src/models/score.ts";
 import { Graph } from "../src/onnx/graph.ts";
 import * as op from "../src/onnx/ops.ts";
@@ -21,6 +21,7 @@ import type { Engine, OrtTensor } from "../src/runtime/session.ts";
 import { buildPreferenceGraph, INPUT } from "../src/train/preference_graph.ts";
 import { compileStep } from "../src/train/step.ts";
 import { StepRunner } from "../src/train/step_runner.ts";
+import { shouldRecompute } from "../src/train/memory_plan.ts";
 import { Rng } from "../src/util/rng.ts";
 import { countMatmulFlops } from "./flops.ts";
 import { type PairIds, SHAPES, sharedInputs } from "./inputs.ts";
@@ -214,18 +215,21 @@ export async function trainWorkload(ctx: WorkloadContext, spec: TrainSpec): Prom
 
   // The graph, and above all the serialized step (a copy of every frozen weight), live only in
   // this phase, as in the trainer: they can be collected once ORT holds the weights.
-  let compileS = 0, sessionS = 0;
+  let compileS = 0, sessionS = 0, recompute = false;
   const { runner, flopsOf } = await ctx.mem.phase("step session", async () => {
     const t1 = now();
     const lora = createLoraConfig(model.config, { r: spec.loraR, targetModules: spec.targets });
     const adapter = initLoraAdapter(model.config, lora, new Rng(0));
+    // The trainer's rule: layers recomputed when the largest batch's activations would be large.
+    const longest = Math.max(...batches.flat().map((p) => p.prompt.length + Math.max(p.chosen.length, p.rejected.length)));
+    recompute = shouldRecompute(model.config, 2 * Math.max(...batches.map((b) => b.length)), longest);
     const pg = buildPreferenceGraph(model, lora, {
       loss: "exo-pref",
       betaPi: 0.1,
       betaR: 0.1,
       eps: 1e-3,
       temperature: 1,
-    });
+    }, { recompute });
     const compiled = compileStep({
       graph: pg.graph,
       loss: pg.loss,
@@ -241,10 +245,14 @@ export async function trainWorkload(ctx: WorkloadContext, spec: TrainSpec): Prom
     const t2 = now();
     const runner = await StepRunner.create(ctx.engine, compiled, params, { lr: 5e-4 });
     sessionS = (now() - t2) / 1000;
+    // As the trainer does: ORT holds the weights now, so the JS copy goes (the graph keeps only
+    // its shapes, for counting FLOPs).
+    pg.graph.initializers.clear();
+    releaseWeights(model);
     const flopsOf = flopCounter(pg.graph);
     return { runner, flopsOf };
   });
-  ctx.log(`${workload}: graph ${compileS.toFixed(1)} s, session ${sessionS.toFixed(1)} s`);
+  ctx.log(`${workload}: graph ${compileS.toFixed(1)} s, session ${sessionS.toFixed(1)} s, recompute ${recompute}`);
 
   let tokens = 0, seconds = 0, flops = 0, refSeconds = 0, steps = 0;
   const stepMs: number[] = [];

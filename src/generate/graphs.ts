@@ -24,6 +24,7 @@ import type { LoraConfig } from "../lora/config.ts";
 import { loraTargets } from "../lora/targets.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { buildHidden, type LoraAttachment } from "../models/forward.ts";
+import type { HalfDtypes } from "../models/layers.ts";
 
 /** Which of the two graphs. */
 export type GraphKind = "prefill" | "decode";
@@ -54,7 +55,12 @@ export function loraSlotInputs(model: LoadedModel, targets: LoraConfig): Map<str
  * Builds the prefill or decode graph. `loraTargets`, when given, adds LoRA slot inputs for the
  * modules its `targetModules` select (its alpha and r are ignored: the slots run at scaling 1).
  */
-export function buildGenerationGraph(model: LoadedModel, kind: GraphKind, loraSlots?: LoraConfig): Graph {
+export function buildGenerationGraph(
+  model: LoadedModel,
+  kind: GraphKind,
+  loraSlots?: LoraConfig,
+  halfDtypes?: HalfDtypes,
+): Graph {
   const c = model.config;
   const g = new Graph(kind);
   const seq = kind === "prefill" ? "seq" : 1;
@@ -81,6 +87,7 @@ export function buildGenerationGraph(model: LoadedModel, kind: GraphKind, loraSl
   // Weights as plain constants: ORT may prepack them for the small-batch MatMuls of decoding.
   const out = buildHidden(g, model, { inputIds: ids, attentionMask: mask, positionIds: positions, past }, lora, {
     weights: "constant",
+    halfDtypes,
   });
 
   // Only the last position's logits: its hidden row times the head ([V, H] as stored, transB).

@@ -23,7 +23,7 @@ import * as op from "../onnx/ops.ts";
 import { setCustomGradient, setRecompute } from "../autodiff/custom.ts";
 import { backward } from "../autodiff/backward.ts";
 import { loraScaling } from "../lora/config.ts";
-import type { LoadedModel } from "./load.ts";
+import { type LoadedModel, weightsReleased } from "./load.ts";
 import type { LoraAttachment } from "./forward.ts";
 import { applyRope, type RopeTables } from "./rope.ts";
 import { tensorToFloat32 } from "./safetensors.ts";
@@ -95,7 +95,13 @@ export class ModelBuilder {
    */
   weight(name: string): Value {
     const t = this.model.weights.get(name);
-    if (!t) throw new GraphError(`The model has no weight ${name}`);
+    if (!t) {
+      throw new GraphError(
+        weightsReleased(this.model.weights)
+          ? `The weights of ${this.model.dir} were released (releaseWeights) once its sessions existed: load the model again to build graphs from it`
+          : `The model has no weight ${name}`,
+      );
+    }
     return this.#initializer(name, this.#converted(name, t));
   }
 

@@ -216,7 +216,11 @@ export async function loadModel(
   files: FileSource = localFiles(),
   options: LoadModelOptions = {},
 ): Promise<LoadedModel> {
-  const keep = (options.dtype ?? "stored") === "stored";
+  const dtype = options.dtype ?? "stored";
+  if (dtype !== "stored" && dtype !== "float32") {
+    throw new RangeError(`loadModel: dtype must be "stored" or "float32", got ${JSON.stringify(dtype)}`);
+  }
+  const keep = dtype === "stored";
   const configPath = joinPath(dir, "config.json");
   if (!(await files.exists(configPath))) {
     throw new ModelLoadError(`${configPath} not found: is ${dir} a Hugging Face model directory?`);
@@ -297,6 +301,24 @@ export async function loadModel(
     }
   }
   return { dir, arch: config.arch, config, weights, tokenizer, generation };
+}
+
+/** Weight maps whose JS copy was released (see {@link releaseWeights}). */
+const RELEASED = new WeakSet<Map<string, TensorData>>();
+
+/**
+ * Drops the JS copy of a model's weights (the file bytes), for a caller that owns the model and
+ * has created every session it needs: ORT holds its own copy, so keeping this one would hold the
+ * weights twice. Graphs can no longer be built from the model afterwards.
+ */
+export function releaseWeights(model: LoadedModel): void {
+  model.weights.clear();
+  RELEASED.add(model.weights);
+}
+
+/** True when {@link releaseWeights} emptied this weight map. */
+export function weightsReleased(weights: Map<string, TensorData>): boolean {
+  return RELEASED.has(weights);
 }
 
 function listSome(keys: string[]): string {

@@ -26,7 +26,7 @@ import { type FileSink, type FileSource, joinPath, localFiles } from "../io/file
 import { initLoraAdapter, type LoraAdapter, readAdapter, validateAdapter, writeAdapter } from "../lora/adapter.ts";
 import { createLoraConfig, type LoraConfig } from "../lora/config.ts";
 import { loraTargets } from "../lora/targets.ts";
-import { type LoadedModel, loadModel } from "../models/load.ts";
+import { type LoadedModel, loadModel, releaseWeights } from "../models/load.ts";
 import { Scorer, type ScoreSequence } from "../models/score.ts";
 import { adamw } from "../optim/adamw.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
@@ -40,6 +40,8 @@ import { type Checkpoint, latestCheckpoint, loadCheckpoint, saveCheckpoint, type
 import { buildPreferenceGraph, INPUT, isRewardLoss, LOSS_KINDS, type LossKind } from "./preference_graph.ts";
 import { ProgressReporter, type ProgressSink } from "./progress.ts";
 import { compileStep } from "./step.ts";
+import { activationBytes, shouldRecompute } from "./memory_plan.ts";
+import { halfDtypesFor } from "../models/half_dtypes.ts";
 import { type Batch, StepRunner } from "./step_runner.ts";
 
 /** Everything a training run takes. Only `model`, `data` and `out` are required. */
@@ -487,8 +489,22 @@ export class Trainer {
       ? adamw({ weightDecay: o.weightDecay })
       : sgd({ weightDecay: o.weightDecay });
 
-    // The graph and its serialized step hold a copy of every frozen weight: they live only inside
-    // makeRunner, so they can be collected once ORT has its own copy.
+    // Layers are recomputed in the backward pass when the largest batch's activations would be
+    // large (e.g. a 0.5B model on 2 pairs × 256 tokens: ~5 GB, over wasm's 4 GB heap).
+    const rows = ex.kind === "pairs" ? 2 * o.batchSize : o.batchSize * ex.k;
+    const longest = Math.min(model.config.maxPositions, Math.max(...ex.items.map((e) => exampleLength(e))));
+    const recompute = shouldRecompute(model.config, rows, longest);
+    if (recompute) {
+      this.#log(
+        `layers are recomputed in the backward pass: the largest batch (${rows} rows x ${longest} tokens) would keep ~${
+          (activationBytes(model.config, rows, longest) / 2 ** 30).toFixed(1)
+        } GB of activations`,
+      );
+    }
+
+    // The graph and its serialized step refer to every frozen weight: they live only inside
+    // makeRunner, so they can be collected once ORT has the weights.
+    const halfDtypes = await halfDtypesFor(engine.backend);
     const makeRunner = () => {
       const pg = buildPreferenceGraph(model, adapter.config, {
         loss: o.loss,
@@ -497,7 +513,7 @@ export class Trainer {
         eps: o.epsilon,
         temperature: o.logitTemperature,
         k: ex.kind === "groups" ? ex.k : undefined,
-      });
+      }, { recompute, halfDtypes });
       const compiled = compileStep({
         graph: pg.graph,
         loss: pg.loss,
@@ -514,6 +530,9 @@ export class Trainer {
       return StepRunner.create(engine, compiled, params, { lr: schedule });
     };
     const runner = await makeRunner();
+    // Every session that needs the weights exists (the reference scorer is done): a model the
+    // trainer loaded itself drops its JS copy, so the weights are held once, by ORT.
+    if (typeof o.model === "string") releaseWeights(model);
     if (resume) runner.importState({ step: resume.state.step, optimizer: optimizer.name, slots: resume.optimizer });
 
     let cursor: DataCursor = state ? state.cursor : { epoch: 0, batchIndex: 0 };
