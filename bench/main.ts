@@ -19,7 +19,15 @@
  */
 
 import { prepareShared } from "./inputs.ts";
-import { configLabel, describeMachine, type Results, resultsTable, type Run, writeResults } from "./report.ts";
+import {
+  configLabel,
+  describeMachine,
+  memoryTables,
+  type Results,
+  resultsTable,
+  type Run,
+  writeResults,
+} from "./report.ts";
 import { RESULT_PREFIX } from "./worker.ts";
 import { type WorkloadName, WORKLOADS } from "./workloads.ts";
 
@@ -222,6 +230,7 @@ async function main(): Promise<void> {
   };
   const paths = await writeResults(o.out, "", results);
   console.log(resultsTable(runs));
+  console.log("\n" + memoryTables(runs));
   for (const n of notes) console.log(`note: ${n}`);
   console.log(
     `\n${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Deno ${machine.deno}, ORT Web ${machine.onnxruntimeWeb}`,

@@ -104,12 +104,6 @@ export class Graph {
   readonly values = new Map<string, Value>();
   /** Opset imports beyond the default domain (e.g. `com.microsoft`), only for the compat engine. */
   readonly extraOpsets = new Map<string, number>();
-  /**
-   * ORT session config entries this graph is built to run with, e.g. ConstantFolding off so that a
-   * Cast of a 16-bit weight is not folded into a float32 copy of it. Serialized with the model;
-   * every engine passes them to its session.
-   */
-  readonly sessionConfig = new Map<string, string>();
   #counter = 0;
   #constantCache = new Map<string, Value>();
 

@@ -45,8 +45,6 @@ export interface SerializedModel {
   readonly model: Uint8Array;
   /** Present when some initializer went external: pass as ORT's `externalData: [{path, data}, ...]`. */
   readonly externalData?: readonly ExternalFile[];
-  /** ORT session config entries the graph was built to run with (see `Graph.sessionConfig`). */
-  readonly sessionConfig?: Readonly<Record<string, string>>;
 }
 
 /** Registered sources by the ArrayBuffer they view. */
@@ -284,10 +282,5 @@ export function serializeModel(g: Graph, options: SerializeOptions = {}): Serial
     for (const c of sink.chunks) data.set(c.bytes, c.offset);
     externalData.push({ path: sink.path, data });
   }
-  const sessionConfig = g.sessionConfig.size > 0 ? Object.fromEntries(g.sessionConfig) : undefined;
-  return {
-    model,
-    ...(externalData.length > 0 ? { externalData } : {}),
-    ...(sessionConfig ? { sessionConfig } : {}),
-  };
+  return externalData.length > 0 ? { model, externalData } : { model };
 }

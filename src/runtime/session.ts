@@ -98,7 +98,6 @@ export class Engine {
     // ORT prints warnings (e.g. unused initializers) straight to stdout; keep them out unless asked.
     opts.logSeverityLevel = options.verbose ? 0 : runtimeConfig().logLevel;
     if (m.externalData) opts.externalData = m.externalData.map((f) => ({ path: f.path, data: f.data }));
-    if (m.sessionConfig) opts.extra = { ...m.sessionConfig };
     if (this.backend === "webgpu" && options.gpuOutputs?.length) {
       const loc: Record<string, Ort.Tensor.DataLocation> = {};
       for (const n of options.gpuOutputs) loc[n] = "gpu-buffer";
