@@ -47,6 +47,8 @@ export {
   type GradContext,
   type GradRule,
   hasGradRule,
+  setCustomGradient,
+  setRecompute,
 } from "./src/autodiff/mod.ts";
 export {
   adamw,
@@ -63,10 +65,26 @@ export {
 } from "./src/optim/mod.ts";
 
 // Models, tokenizers, scoring
-export { type GenerationDefaults, type LoadedModel, loadModel, ModelLoadError } from "./src/models/load.ts";
+export {
+  type GenerationDefaults,
+  type LoadedModel,
+  loadModel,
+  type LoadModelOptions,
+  ModelLoadError,
+  releaseWeights,
+} from "./src/models/load.ts";
 export { loadTokenizer, type Tokenizer, TokenizerError } from "./src/models/tokenizer.ts";
 export { type Arch, ConfigError, type ModelConfig, parseModelConfig } from "./src/models/config.ts";
-export { buildForward, type ForwardInputs, type ForwardOutputs, type LoraAttachment } from "./src/models/forward.ts";
+export {
+  buildForward,
+  buildHidden,
+  type ForwardInputs,
+  type ForwardOutputs,
+  type HiddenOutputs,
+  type LoraAttachment,
+} from "./src/models/forward.ts";
+export { type BuildOptions, type HalfDtypes } from "./src/models/layers.ts";
+export { buildHeadLogprobs, buildHeadSequenceLogprobs, VOCAB_CHUNK } from "./src/models/head_logprobs.ts";
 export {
   buildSequenceLogprobs,
   buildTokenLogprobs,
@@ -80,7 +98,9 @@ export {
   type SafeTensor,
   SafetensorsError,
   serializeSafetensors,
+  tensorToFloat32,
   toFloat32,
+  toStoredTensorData,
   toTensorData,
 } from "./src/models/safetensors.ts";
 

@@ -177,3 +177,8 @@ export async function train05b(ctx: WorkloadContext): Promise<Run[]> {
     loraR: 8,
   });
 }
+
+if (import.meta.main) {
+  // For bench/torch/bench.py: the model directory and the batch, as JSON.
+  console.log(JSON.stringify({ modelDir: await ensureQwen05bModel(), batch: qwenBatch() }));
+}
