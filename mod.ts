@@ -83,7 +83,8 @@ export {
   type HiddenOutputs,
   type LoraAttachment,
 } from "./src/models/forward.ts";
-export { type BuildOptions, type HalfDtypes } from "./src/models/layers.ts";
+export { type BuildOptions } from "./src/models/layers.ts";
+export { type HalfDtypes, halfDtypesFor } from "./src/models/half_dtypes.ts";
 export { buildHeadLogprobs, buildHeadSequenceLogprobs, VOCAB_CHUNK } from "./src/models/head_logprobs.ts";
 export {
   buildSequenceLogprobs,

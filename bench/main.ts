@@ -85,7 +85,16 @@ async function runWorker(
 ): Promise<{ runs: Run[]; seconds: number }> {
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--v8-flags=--expose-gc", "bench/worker.ts", workload, cfg.backend, String(cfg.threads), ...extra],
+    args: [
+      "run",
+      "-A",
+      "--v8-flags=--expose-gc",
+      "bench/worker.ts",
+      workload,
+      cfg.backend,
+      String(cfg.threads),
+      ...extra,
+    ],
     cwd: root,
     stdout: "piped",
     stderr: "piped",

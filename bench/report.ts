@@ -168,7 +168,10 @@ export function memoryTables(runs: readonly Run[]): string {
   const out: string[] = [];
   for (const [key, phases] of groups) {
     const rows = [...phases].map(([ph, v]) => [ph, ...cols.map((c) => fmt(v.get(c) ?? null))]);
-    out.push(`memory profile, ${key} (MB):\n` + table(["phase", "peak RSS", "JS heap", "JS external", "wasm heap", "GPU peak"], rows));
+    out.push(
+      `memory profile, ${key} (MB):\n` +
+        table(["phase", "peak RSS", "JS heap", "JS external", "wasm heap", "GPU peak"], rows),
+    );
   }
   return out.join("\n\n");
 }

@@ -56,7 +56,9 @@ async function main(): Promise<void> {
   }
   memPeak = Math.max(memPeak, Deno.memoryUsage().rss);
   const hwm = mem.processPeakRssMb();
-  console.error(`  [${workload} ${backend}/${threads}t] memory profile (MB):\n${profileTable(mem).replace(/^/gm, "    ")}`);
+  console.error(
+    `  [${workload} ${backend}/${threads}t] memory profile (MB):\n${profileTable(mem).replace(/^/gm, "    ")}`,
+  );
   runs.push(...profileRuns(mem, { workload, backend, threads }));
   runs.push({
     workload,

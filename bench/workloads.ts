@@ -221,7 +221,9 @@ export async function trainWorkload(ctx: WorkloadContext, spec: TrainSpec): Prom
     const lora = createLoraConfig(model.config, { r: spec.loraR, targetModules: spec.targets });
     const adapter = initLoraAdapter(model.config, lora, new Rng(0));
     // The trainer's rule: layers recomputed when the largest batch's activations would be large.
-    const longest = Math.max(...batches.flat().map((p) => p.prompt.length + Math.max(p.chosen.length, p.rejected.length)));
+    const longest = Math.max(
+      ...batches.flat().map((p) => p.prompt.length + Math.max(p.chosen.length, p.rejected.length)),
+    );
     recompute = shouldRecompute(model.config, 2 * Math.max(...batches.map((b) => b.length)), longest);
     const pg = buildPreferenceGraph(model, lora, {
       loss: "exo-pref",

@@ -24,7 +24,7 @@ import type { LoraConfig } from "../lora/config.ts";
 import { loraTargets } from "../lora/targets.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { buildHidden, type LoraAttachment } from "../models/forward.ts";
-import type { HalfDtypes } from "../models/layers.ts";
+import type { HalfDtypes } from "../models/half_dtypes.ts";
 
 /** Which of the two graphs. */
 export type GraphKind = "prefill" | "decode";

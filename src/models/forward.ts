@@ -15,7 +15,7 @@ import { GraphError } from "../onnx/graph.ts";
 import * as op from "../onnx/ops.ts";
 import type { LoraConfig } from "../lora/config.ts";
 import type { LoadedModel } from "./load.ts";
-import { type AttentionDims, concatTo, flatten, groupedRows, ModelBuilder, type BuildOptions } from "./layers.ts";
+import { type AttentionDims, type BuildOptions, concatTo, flatten, groupedRows, ModelBuilder } from "./layers.ts";
 import { buildGpt2 } from "./gpt2.ts";
 import { buildLlama } from "./llama.ts";
 

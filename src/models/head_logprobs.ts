@@ -118,9 +118,7 @@ export function buildHeadLogprobs(
         const wc = rows(v0, v1, acc);
         const p = op.exp(logits(wc, negLse)); // softmax(z) over this chunk
         const dz = op.mul(p, op.neg(d));
-        const dh = typeof tau === "number"
-          ? op.gemm(dz, wc, null, { alpha: inv })
-          : op.div(op.gemm(dz, wc), tau);
+        const dh = typeof tau === "number" ? op.gemm(dz, wc, null, { alpha: inv }) : op.div(op.gemm(dz, wc), tau);
         acc = op.add(acc, dh);
       }
       return [restore(acc, H)];

@@ -66,7 +66,8 @@ function sourceOf(data: ArrayBufferView): { name: string; bytes: Uint8Array } | 
   const list = SOURCES.get(data.buffer);
   if (!list) return undefined;
   return list.find((s) =>
-    data.byteOffset >= s.bytes.byteOffset && data.byteOffset + data.byteLength <= s.bytes.byteOffset + s.bytes.byteLength
+    data.byteOffset >= s.bytes.byteOffset &&
+    data.byteOffset + data.byteLength <= s.bytes.byteOffset + s.bytes.byteLength
   );
 }
 
@@ -275,7 +276,9 @@ export function serializeModel(g: Graph, options: SerializeOptions = {}): Serial
   const externalData: ExternalFile[] = [...sink.sources].map(([path, data]) => ({ path, data }));
   if (sink.chunks.length > 0) {
     if (sink.sources.has(sink.path)) {
-      throw new GraphError(`External data file name ${sink.path} is taken by a source: choose another externalDataPath`);
+      throw new GraphError(
+        `External data file name ${sink.path} is taken by a source: choose another externalDataPath`,
+      );
     }
     // One allocation, one copy per tensor.
     const data = new Uint8Array(sink.offset);

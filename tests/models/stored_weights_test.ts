@@ -11,9 +11,9 @@
 import assert from "node:assert/strict";
 import { type FileSource, localFiles, memoryFiles } from "../../src/io/files.ts";
 import { loadModel } from "../../src/models/load.ts";
-import { serializeSafetensors, tensorToFloat32 } from "../../src/models/safetensors.ts";
+import { halfToFloat, serializeSafetensors, tensorToFloat32 } from "../../src/models/safetensors.ts";
 import { buildScoringGraph, Scorer, type ScoreSequence } from "../../src/models/score.ts";
-import { toHalfBits } from "../../src/models/layers.ts";
+import { toHalfBits } from "../../src/models/half_dtypes.ts";
 import type { Graph, TensorData } from "../../src/onnx/graph.ts";
 import { serializeModel } from "../../src/onnx/serialize.ts";
 import { createLoraConfig } from "../../src/lora/config.ts";
@@ -151,9 +151,24 @@ for (const m of ["tiny-gpt2", "tiny-llama"]) {
         const readers = weightReaders(g, model.weights);
         assert.ok(readers.size > 4, `${g.name}: weight matrices found`);
         for (const [name, ops] of readers) {
-          for (const o of ops) assert.ok(o === "Reshape" || o === "Gather", `${g.name} (recompute ${recompute}): ${name} read by ${o}`);
+          for (const o of ops) {
+            assert.ok(o === "Reshape" || o === "Gather", `${g.name} (recompute ${recompute}): ${name} read by ${o}`);
+          }
         }
       }
     }
   });
 }
+
+Deno.test("toHalfBits: every half value round-trips, and floats round to the nearest half (ties to even)", () => {
+  const all = Float32Array.from({ length: 65536 }, (_, h) => halfToFloat(h));
+  const back = toHalfBits(all);
+  for (let h = 0; h < 65536; h++) {
+    if (Number.isNaN(all[h])) assert.ok(Number.isNaN(halfToFloat(back[h])), `NaN ${h}`);
+    else assert.equal(back[h], h, `half ${h.toString(16)}`);
+  }
+  // Between two neighbouring halves: below the midpoint rounds down, above up, at it to the even one.
+  const lo = halfToFloat(0x3c01), hi = halfToFloat(0x3c02), mid = (lo + hi) / 2;
+  assert.deepEqual([...toHalfBits(Float32Array.from([mid - 1e-7, mid + 1e-7, mid]))], [0x3c01, 0x3c02, 0x3c02]);
+  assert.deepEqual([...toHalfBits(Float32Array.from([1e6, -1e6, 1e-9]))], [0x7c00, 0xfc00, 0]);
+});
