@@ -200,7 +200,7 @@ async function main(): Promise<void> {
     for (const cfg of configs) {
       const label = configLabel(cfg.backend, cfg.threads);
       const slow = cfg.backend === "webgpu" && gpu.isFallbackAdapter === true;
-      if (slow && workload.endsWith("-small") && !o.webgpuSmall) {
+      if (slow && (workload.endsWith("-small") || workload === "train-0.5b") && !o.webgpuSmall) {
         runs.push(failure(
           workload,
           cfg,
