@@ -44,7 +44,7 @@ const TIMEOUT_S: Record<WorkloadName, [number, number]> = {
   "score-small": [300, 200],
   "decode-small": [300, 200],
   "train-small": [480, 300],
-  "train-0.5b": [1500, 1200],
+  "train-0.5b": [3600, 3600],
 };
 
 /** Terminal colour codes in Deno's error output. */

@@ -31,7 +31,7 @@ PREFIX = "@@bench-result@@ "
 WORKLOADS = ["matmul-peak", "train-tiny", "decode-tiny", "score-small", "decode-small", "train-small",
              "train-0.5b"]
 TIMEOUT_S = {"matmul-peak": 150, "train-tiny": 240, "decode-tiny": 150, "score-small": 300,
-             "decode-small": 300, "train-small": 600, "train-0.5b": 1500}
+             "decode-small": 300, "train-small": 600, "train-0.5b": 3600}
 
 
 def cache_dir():
