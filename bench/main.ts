@@ -13,6 +13,7 @@
  * - `--backends wasm,webgpu`, `--threads 1,2`: the configurations (default: wasm with 1 and 2
  *   threads, and webgpu when an adapter exists);
  * - `--webgpu-small`: also run the 124M workloads on a software WebGPU adapter (minutes per step);
+ * - `--timeout-scale F`: multiply every process timeout by F (a machine shared with other jobs);
  * - `--out <dir>`: results directory (default bench/results).
  *
  * @module
@@ -65,12 +66,17 @@ function parseArgs(args: string[]) {
       throw new RangeError(`--only: unknown workload ${JSON.stringify(w)}; choose from ${WORKLOADS.join(", ")}`);
     }
   }
+  const timeoutScale = Number(get("--timeout-scale") ?? 1);
+  if (!(timeoutScale > 0)) {
+    throw new RangeError(`--timeout-scale must be a positive number, got ${get("--timeout-scale")}`);
+  }
   return {
     quick: args.includes("--quick"),
     only: (only ?? [...WORKLOADS]) as WorkloadName[],
     backends: list("--backends"),
     threads: list("--threads")?.map(Number),
     webgpuSmall: args.includes("--webgpu-small"),
+    timeoutScale,
     out: get("--out") ?? new URL("./results", import.meta.url).pathname,
   };
 }
@@ -209,7 +215,7 @@ async function main(): Promise<void> {
         continue;
       }
       const extra = [...(o.quick ? ["--quick"] : []), ...(slow ? ["--time-cap", String(SLOW_TIME_CAP_S)] : [])];
-      const timeout = TIMEOUT_S[workload][o.quick ? 1 : 0] * (slow ? 2 : 1);
+      const timeout = TIMEOUT_S[workload][o.quick ? 1 : 0] * (slow ? 2 : 1) * o.timeoutScale;
       console.error(`== ${workload} on ${label} (timeout ${timeout} s)`);
       const r = await runWorker(workload, cfg, extra, timeout, root);
       console.error(`   ${r.seconds.toFixed(0)} s`);
