@@ -102,7 +102,8 @@ export function zerosLike(like: Value): Value {
 export function reshapeTo(x: Value, like: Value): Value {
   if (sameShape(x.shape, like.shape)) return x;
   const symbolic = like.shape.filter((d) => typeof d !== "number").length;
-  const target = symbolic === 1
+  // -1 cannot be inferred next to a 0-sized dim.
+  const target = symbolic === 1 && !like.shape.includes(0)
     ? x.graph.int64s(like.shape.map((d) => (typeof d === "number" ? d : -1)))
     : shapeTensor(like);
   return x.graph.addNode("Reshape", [x, target], [{ dtype: x.dtype, shape: like.shape }])[0];

@@ -266,7 +266,7 @@ export function flatten(x: Value): { flat: Value; restore: (y: Value, out: numbe
   const lead = x.shape.slice(0, -1);
   const restore = (y: Value, out: number) => {
     const symbolic = lead.filter((d) => typeof d !== "number").length;
-    const target = symbolic <= 1
+    const target = symbolic <= 1 && !lead.includes(0)
       ? g.int64s([...lead.map((d) => (typeof d === "number" ? d : -1)), out])
       : op.concat([op.shapeOf(x, 0, r - 1), g.int64s([out])], 0);
     return g.addNode("Reshape", [y, target], [{ dtype: y.dtype, shape: [...lead, out] }])[0];

@@ -48,7 +48,7 @@ export const matMulGrad: GradRule = ({ inputs, dys, needs }) => {
       })[0];
       // Back to A's shape, read from dY (A itself need not stay alive for its shape).
       const symbolic = a2.shape.filter((d) => typeof d !== "number").length;
-      da = ra === 2 ? prod : symbolic <= 1 ? reshapeTo(prod, a2) : g.addNode(
+      da = ra === 2 ? prod : symbolic <= 1 && !a2.shape.includes(0) ? reshapeTo(prod, a2) : g.addNode(
         "Reshape",
         [prod, op.concat([op.shapeOf(dy2, 0, ra - 1), g.int64s([k])], 0)],
         [{ dtype: a.dtype, shape: a2.shape }],
