@@ -21,6 +21,11 @@
  * forward pass to the backward pass: for GPT-2 small on 4 × 128 tokens, 16 MB instead of 100 MB
  * each. Chunks run one after the other (each depends on the previous one, see `dependOn`).
  *
+ * Sequence log-probs only need the positions whose target is a completion token: with a mask, the
+ * rows are first gathered at the mask's nonzero positions (NonZero of a graph input, on the CPU),
+ * so the head's work and temporaries shrink by the prompts' share of the tokens, and the results
+ * are scattered back (zeros elsewhere).
+ *
  * @module
  */
 
@@ -38,6 +43,8 @@ export const VOCAB_CHUNK = 8192;
  *
  * @param targets int64 `[B, T]`: every entry must be a valid id, also where it is masked out
  * @param temperature τ, a number or a float scalar value
+ * @param chunk vocabulary entries per chunk
+ * @param positions int64 `[P]`: compute only these flat positions (`b · T + t`); the others are 0
  */
 export function buildHeadLogprobs(
   mb: ModelBuilder,
@@ -46,6 +53,7 @@ export function buildHeadLogprobs(
   targets: Value,
   temperature: number | Value = 1,
   chunk = VOCAB_CHUNK,
+  positions: Value | null = null,
 ): Value {
   const g = mb.g;
   const W = mb.weight(head);
@@ -64,12 +72,19 @@ export function buildHeadLogprobs(
   const inv = typeof tau === "number" ? 1 / tau : 1;
   /** x / τ, for a τ given as a graph value (a number goes into Gemm's alpha instead). */
   const byTau = (x: Value) => (typeof tau === "number" ? (tau === 1 ? x : op.mul(x, g.scalar(inv))) : op.div(x, tau));
-  const { flat: h2, restore } = flatten(hidden); // [M, H]
-  const M = h2.shape[0];
+  const { flat: hAll, restore } = flatten(hidden); // [M, H]
+  const M = hAll.shape[0];
   /** `x` flattened to rows `[M, ...rest]`, with the hidden rows' dim name (so shapes line up). */
   const rowsOf = (x: Value, rest: number[]) =>
     g.addNode("Reshape", [x, g.int64s([-1, ...rest])], [{ dtype: x.dtype, shape: [M, ...rest] }])[0];
-  const t1 = rowsOf(targets, []); // [M]
+  const tAll = rowsOf(targets, []); // [M]
+  // The rows the head is computed on: all M, or the selected P (int64 positions into M).
+  const pos = positions;
+  if (pos && (pos.dtype !== "int64" || pos.shape.length !== 1)) {
+    throw new GraphError(`head log-probs: positions must be int64 [P], got ${pos.dtype} [${pos.shape}]`);
+  }
+  const h2 = pos ? op.gather(hAll, pos, 0) : hAll;
+  const t1 = pos ? op.gather(tAll, pos, 0) : tAll;
   const bounds: [number, number][] = [];
   for (let v0 = 0; v0 < V; v0 += chunk) bounds.push([v0, Math.min(V, v0 + chunk)]);
   /** W[v0:v1] as float32, read only once `after` exists. */
@@ -105,13 +120,18 @@ export function buildHeadLogprobs(
     const top = op.reduceMax(mAll, [1], true);
     lse = op.add(top, op.log(op.reduceSum(op.mul(sAll, op.exp(op.sub(mAll, top))), [1], true)));
   }
-  const lp = op.sub(picked, op.squeeze(lse, [1])); // [M]
+  let lp = op.sub(picked, op.squeeze(lse, [1])); // [M] or [P]
+  /** Zeros of `like`'s shape. */
+  const zeros = (like: Value) =>
+    g.addNode("Expand", [g.scalar(0), op.shapeOf(like)], [{ dtype: "float32", shape: like.shape }])[0];
+  if (pos) lp = op.scatterElements(zeros(tAll), pos, lp, 0); // back to [M], 0 off the selection
   const out = g.addNode("Reshape", [lp, op.shapeOf(targets)], [{ dtype: "float32", shape: targets.shape }])[0];
 
   setCustomGradient(out, {
     inputs: [hidden],
     vjp: (dy) => {
-      const d = rowsOf(dy, [1]); // [M, 1]
+      const dAll = rowsOf(dy, [1]); // [M, 1]
+      const d = pos ? op.gather(dAll, pos, 0) : dAll; // [M or P, 1]
       let acc = byTau(op.mul(targetRows(d), d)); // d · W[t] / τ
       const negLse = op.neg(lse);
       for (const [v0, v1] of bounds) {
@@ -121,7 +141,9 @@ export function buildHeadLogprobs(
         const dh = typeof tau === "number" ? op.gemm(dz, wc, null, { alpha: inv }) : op.div(op.gemm(dz, wc), tau);
         acc = op.add(acc, dh);
       }
-      return [restore(acc, H)];
+      // Selected rows back into [M, H] (the others get no gradient).
+      const full = pos ? op.scatterND(zeros(hAll), op.unsqueeze(pos, [1]), acc) : acc;
+      return [restore(full, H)];
     },
   });
   return out;
@@ -141,7 +163,11 @@ export function buildHeadSequenceLogprobs(
   temperature: number | Value = 1,
   chunk = VOCAB_CHUNK,
 ): Value {
-  const lp = buildHeadLogprobs(mb, hidden, head, targets, temperature, chunk);
+  // The head runs only where the mask is nonzero (the completion tokens): their flat positions.
+  const g = mb.g;
+  const nz =
+    g.addNode("NonZero", [op.reshape(mask, [-1])], [{ dtype: "int64", shape: [1, g.uniqueName("positions")] }])[0];
+  const lp = buildHeadLogprobs(mb, hidden, head, targets, temperature, chunk, op.squeeze(nz, [0]));
   const m = mask.dtype === lp.dtype ? mask : op.cast(mask, lp.dtype);
   return op.reduceSum(op.mul(lp, m), [1]);
 }
