@@ -280,7 +280,7 @@ export async function trainWorkload(ctx: WorkloadContext, spec: TrainSpec): Prom
       seconds += dt / 1000;
       refSeconds += refMs[i] / 1000;
       stepMs.push(dt);
-      flops += flopsOf({ rows: padded.rows, seq: padded.length });
+      flops += flopsOf({ rows: padded.rows, seq: padded.length, positions: sumOf(padded.completionMask) });
       steps++;
       if (seconds > ctx.timeCapS) break;
     }
@@ -333,7 +333,11 @@ async function scoreSmall(ctx: WorkloadContext): Promise<Run[]> {
       const len = Math.max(...seqs.map((s) => s.promptIds.length + s.completionIds.length));
       tokens += seqs.reduce((s, q) => s + q.promptIds.length + q.completionIds.length, 0);
       seconds += dt / 1000;
-      flops += flopsOf({ batch: seqs.length, seq: len });
+      flops += flopsOf({
+        batch: seqs.length,
+        seq: len,
+        positions: seqs.reduce((s, q) => s + q.completionIds.length, 0),
+      });
       n++;
       if (seconds > ctx.timeCapS) break;
     }
@@ -394,9 +398,26 @@ async function decode(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run
   return out;
 }
 
-/** FLOPs of one run of a graph, by its symbolic dims (the graph's initializers are the model's own arrays). */
+/**
+ * FLOPs of one run of a graph, by its symbolic dims plus `positions`, the number of completion
+ * tokens (the fused head runs on those only; every NonZero-made `positions_*` dim is bound to it).
+ */
 function flopCounter(g: Graph): (b: Record<string, number>) => number {
-  return (b) => countMatmulFlops(g, b).flops;
+  const positionDims = new Set<string>();
+  for (const v of g.values.values()) {
+    for (const d of v.shape) if (typeof d === "string" && d.startsWith("positions")) positionDims.add(d);
+  }
+  return (b) => {
+    const all: Record<string, number> = { ...b };
+    for (const d of positionDims) all[d] = b.positions;
+    return countMatmulFlops(g, all).flops;
+  };
+}
+
+function sumOf(xs: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < xs.length; i++) s += xs[i];
+  return s;
 }
 
 function mean(xs: readonly number[]): number {
