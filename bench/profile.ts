@@ -80,7 +80,7 @@ await runner.release();
 const g = pg.graph;
 const bind = bindReshapeDims(g, { rows: R, seq: T });
 // The fused head runs on the completion positions only (NonZero-made `positions_*` dims).
-const completions = padded.completionMask.reduce((a, b) => a + b, 0);
+const completions = Array.from(padded.completionMask as ArrayLike<number>).reduce((a, b) => a + b, 0);
 for (const v of g.values.values()) {
   for (const d of v.shape) if (typeof d === "string" && d.startsWith("positions")) bind[d] = completions;
 }
