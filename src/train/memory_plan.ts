@@ -14,7 +14,7 @@
 import type { ModelConfig } from "../models/config.ts";
 
 /** Above this many estimated bytes of kept activations, layers are recomputed. */
-export const RECOMPUTE_ABOVE_BYTES = 1.5 * 2 ** 30;
+export const RECOMPUTE_ABOVE_BYTES: number = 1.5 * 2 ** 30;
 
 /** Estimated bytes of activations a step keeps for its backward pass without recomputation. */
 export function activationBytes(c: ModelConfig, rows: number, seqLen: number): number {
