@@ -17,12 +17,15 @@
 // Training
 export {
   NonFiniteLossError,
+  type ResolvedTrainOptions,
   resolveTrainOptions,
   train,
+  TRAIN_OPTIONS,
   Trainer,
   type TrainOptions,
   type TrainSummary,
 } from "./src/train/trainer.ts";
+export { describeError, type Namer, OptionError, type OptionSpec } from "./src/options/table.ts";
 export { isRewardLoss, LOSS_KINDS, type LossKind } from "./src/train/preference_graph.ts";
 export { evaluatePairs, type PairEvaluation, scorePairs } from "./src/train/evaluate.ts";
 export { type Checkpoint, latestCheckpoint, loadCheckpoint, type TrainerState } from "./src/train/checkpoint.ts";

@@ -11,13 +11,12 @@ import { ModelLoadError } from "../models/load.ts";
 import { SafetensorsError } from "../models/safetensors.ts";
 import { TokenizerError } from "../models/tokenizer.ts";
 
-/** True for bad data, model, adapter or option errors, and missing files. */
+/** True for bad data, model, adapter or option errors (OptionError is a RangeError), and missing files. */
 export function isInputError(e: unknown): boolean {
   if (
     e instanceof DataError || e instanceof ConfigError || e instanceof ModelLoadError ||
     e instanceof SafetensorsError || e instanceof AdapterError || e instanceof TokenizerError || e instanceof RangeError
   ) return true;
   const msg = (e as Error)?.message ?? "";
-  return /^File not found: |^Cannot resume from |^WebGPU was requested but is not available|^--out .* already holds checkpoints of an earlier run/
-    .test(msg);
+  return /^File not found: |^WebGPU was requested but is not available/.test(msg);
 }

@@ -5,46 +5,41 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { loadTokenizer, TokenizerError } from "../models/tokenizer.ts";
+import { flag, text } from "../options/table.ts";
+import { flagMessage, helpText, readFlags, UsageError } from "./flags.ts";
 
-const USAGE = "Usage: deno task cli tokenize --model DIR --text STR [--no-special] [--json]\n" +
-  "  --model DIR     Hugging Face model directory (needs tokenizer.json)\n" +
-  "  --text STR      the text to encode\n" +
-  "  --no-special    do not add the tokenizer's special tokens (e.g. Llama's leading <s>)\n" +
-  "  --json          print {ids, tokens} as JSON instead of space-separated ids";
+/** The command's flags. */
+const FLAGS = {
+  model: text({ required: true, metavar: "DIR", help: "Hugging Face model directory (needs tokenizer.json)" }),
+  text: text({ required: true, help: "the text to encode" }),
+  noSpecial: flag({ help: "do not add the tokenizer's special tokens (e.g. Llama's leading <s>)" }),
+  json: flag({ help: "print {ids, tokens} as JSON instead of space-separated ids" }),
+  help: flag({ help: "show this help" }),
+} as const;
+
+const USAGE = helpText("Usage: deno task cli tokenize --model DIR --text STR [--no-special] [--json]", FLAGS);
 
 /** CLI entry: prints the ids; exit 2 on bad input. */
 export async function run(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        model: { type: "string" },
-        text: { type: "string" },
-        "no-special": { type: "boolean", default: false },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", default: false },
-      },
-    }));
+    values = readFlags(FLAGS, argv);
   } catch (e) {
-    console.error(`${(e as Error).message}\n${USAGE}`);
+    console.error(
+      `${flagMessage(e, FLAGS)}${e instanceof UsageError || !(e instanceof RangeError) ? `\n${USAGE}` : ""}`,
+    );
     return 2;
   }
-  if (values.help) {
+  if (values === "help") {
     console.log(USAGE);
     return 0;
-  }
-  if (values.model === undefined || values.text === undefined) {
-    console.error(`tokenize needs --model and --text\n${USAGE}`);
-    return 2;
   }
   let ids: number[];
   let tokens: (string | null)[];
   try {
     const tok = await loadTokenizer(values.model);
-    ids = tok.encode(values.text, { addSpecialTokens: !values["no-special"] });
+    ids = tok.encode(values.text, { addSpecialTokens: !values.noSpecial });
     tokens = ids.map((i) => tok.idToToken(i));
   } catch (e) {
     console.error((e as Error).message);

@@ -14,6 +14,20 @@ import type { BackendName } from "./ort.ts";
 /** What the caller asks for. */
 export type BackendPreference = "auto" | BackendName;
 
+/**
+ * Every preference, typed over {@link BackendPreference} so that a backend name added to the runtime
+ * without an entry here does not compile. Option tables and CLI flags check `--backend` against it.
+ */
+const PREFERENCES: { readonly [P in BackendPreference]: true } = { auto: true, webgpu: true, wasm: true };
+
+/** The backend names a caller may ask for, `auto` first. */
+export const BACKEND_PREFERENCES: readonly BackendPreference[] = Object.keys(PREFERENCES) as BackendPreference[];
+
+/** True when `x` names a backend preference. */
+export function isBackendPreference(x: unknown): x is BackendPreference {
+  return typeof x === "string" && Object.hasOwn(PREFERENCES, x);
+}
+
 /** A summary of a WebGPU adapter, as `doctor` prints it. */
 export interface AdapterSummary {
   vendor: string;
@@ -103,8 +117,8 @@ export function probeWebGpu(): Promise<WebGpuProbe> {
 
 /** Resolves a preference to a backend, with the reason. Throws when `webgpu` is forced but absent. */
 export async function resolveBackend(preference: BackendPreference = "auto"): Promise<BackendChoice> {
-  if (preference !== "auto" && preference !== "webgpu" && preference !== "wasm") {
-    throw new RangeError(`Unknown backend ${JSON.stringify(preference)}: use auto, webgpu or wasm`);
+  if (!isBackendPreference(preference)) {
+    throw new RangeError(`Unknown backend ${JSON.stringify(preference)}: use ${BACKEND_PREFERENCES.join(", ")}`);
   }
   const webgpu = await probeWebGpu();
   if (preference === "wasm") return { backend: "wasm", reason: "wasm requested", webgpu };
