@@ -253,9 +253,10 @@ export function integer<O extends Common & Presenced<number> & { min?: number }>
   const check = (
     v: unknown,
   ) => (typeof v === "number" && Number.isSafeInteger(v) && v >= min ? null : `must be an integer >= ${min}`);
+  // Text that is a number is left to `check`, so the CLI and the library give the same message.
   const parse = (text: string, option: string) => {
     const x = Number(text);
-    if (text.trim() === "" || !Number.isInteger(x) || x < min) {
+    if (text.trim() === "" || Number.isNaN(x)) {
       throw new OptionError(option, `must be an integer >= ${min}, got ${JSON.stringify(text)}`);
     }
     return x;

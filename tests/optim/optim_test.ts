@@ -102,6 +102,8 @@ async function compare(kind: "adamw" | "sgd", o: AdamWOptions & SgdOptions, lr: 
   for (let t = 0; t < 50; t++) norms.push((await runner.run(batch)).gradNorm);
   const got = await runner.getParams();
   let maxDiff = 0;
+  assert.deepEqual([got.get("w")!.length, got.get("b")!.length], [ref.params[0].length, ref.params[1].length]);
+  assert.equal(norms.length, ref.norms.length);
   [got.get("w")!, got.get("b")!].forEach((p, k) =>
     p.forEach((pi, i) => (maxDiff = Math.max(maxDiff, Math.abs(pi - ref.params[k][i]))))
   );
