@@ -59,7 +59,10 @@ Deno.test("doctor's text report prints the loaded ORT version; a bad --backend e
   };
   const text = await run("--backend", "wasm");
   assert.equal(text.code, 0, text.stderr);
-  assert.match(text.stdout, new RegExp(`^ort +onnxruntime-web ${(await installedOrtVersion()).replaceAll(".", "\\.")}$`, "m"));
+  assert.match(
+    text.stdout,
+    new RegExp(`^ort +onnxruntime-web ${(await installedOrtVersion()).replaceAll(".", "\\.")}$`, "m"),
+  );
   const bad = await run("--backend", "cuda");
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /^--backend must be one of auto, webgpu, wasm, got cuda/);
