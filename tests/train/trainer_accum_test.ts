@@ -255,10 +255,10 @@ Deno.test("logit temperature 2 equals the same model with its LM head halved, po
       backend: "wasm",
     };
     const tau = await train({ ...base, model: `${FX}/tiny-llama`, out: `${dir}/tau`, logitTemperature: 2 });
-    const head = await train({ ...base, model: halved, out: `${dir}/head`, logitTemperature: 1 });
+    const halvedRun = await train({ ...base, model: halved, out: `${dir}/head`, logitTemperature: 1 });
     await train({ ...base, model: `${FX}/tiny-llama`, out: `${dir}/plain`, logitTemperature: 1 });
     assert.equal(tau.steps, 6);
-    assert.equal(head.steps, 6);
+    assert.equal(halvedRun.steps, 6);
     // The reference log-probs enter the loss only through u = logp − ref; the logged log-probs show
     // the policy's under the temperature, and rewards/* show u.
     const [rt, rh, rp] = [
