@@ -12,7 +12,7 @@ import { engineFor, FIXTURE_MODELS, fixtureModel, golden, maxLogitDiff, runLogit
 const LOGIT_TOL = { wasm: 6e-5, webgpu: 8e-5 } as const;
 
 for (const m of FIXTURE_MODELS) {
-  Deno.test(`forward ${m} (wasm): logits within ${LOGIT_TOL.wasm} of transformers`, async () => {
+  Deno.test(`forward ${m} (wasm): logits within ${LOGIT_TOL.wasm.toExponential()} of transformers`, async () => {
     const model = await fixtureModel(m);
     const gold = await golden(m);
     const logits = await runLogits(await engineFor("wasm"), model, gold.logits.input_ids);
@@ -22,7 +22,7 @@ for (const m of FIXTURE_MODELS) {
   });
 }
 
-Deno.test(`forward tiny-llama (webgpu): logits within ${LOGIT_TOL.webgpu} of transformers`, async () => {
+Deno.test(`forward tiny-llama (webgpu): logits within ${LOGIT_TOL.webgpu.toExponential()} of transformers`, async () => {
   const model = await fixtureModel("tiny-llama");
   const gold = await golden("tiny-llama");
   const logits = await runLogits(await engineFor("webgpu"), model, gold.logits.input_ids);
