@@ -99,11 +99,11 @@ export class Graph {
   readonly nodes: Node[] = [];
   readonly inputs: Value[] = [];
   readonly outputs: Value[] = [];
-  readonly initializers = new Map<string, TensorData>();
+  readonly initializers: Map<string, TensorData> = new Map();
   /** Every value by name: inputs, initializers and node outputs. */
-  readonly values = new Map<string, Value>();
+  readonly values: Map<string, Value> = new Map();
   /** Opset imports beyond the default domain (e.g. `com.microsoft`), only for the compat engine. */
-  readonly extraOpsets = new Map<string, number>();
+  readonly extraOpsets: Map<string, number> = new Map();
   #counter = 0;
   #constantCache = new Map<string, Value>();
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { readDataset, validateAll } from "../../src/data/formats.ts";
 import { encodeDataset, encodePairs, type Tokenizer, truncateExample } from "../../src/data/encode.ts";
-import { DataError } from "../../src/data/jsonl.ts";
+import type { DataError } from "../../src/data/jsonl.ts";
 import { loadTokenizer } from "../../src/models/tokenizer.ts";
 
 const F = "data/pairs.jsonl";
