@@ -21,7 +21,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  return `Usage: deno task cli <command> [options]\n\nCommands:\n${
+  return `Usage: exo-tune <command> [options]   (in a clone: deno task cli <command> [options])\n\nCommands:\n${
     lines.join("\n")
   }\n\nRun a command with --help for its options.`;
 }

@@ -51,6 +51,8 @@ export function isGreedy(o: SamplingOptions): boolean {
 }
 
 /** Index of the largest logit (the first one on ties, like `torch.argmax` and ONNX ArgMax). */
+// Parameter types are spelled out here and below: JSR's declaration emitter (`deno publish`) cannot
+// type a default that refers to another parameter.
 export function argmax(logits: ArrayLike<number>, offset: number = 0, length: number = logits.length - offset): number {
   let best = 0;
   let bestValue = -Infinity;

@@ -99,6 +99,7 @@ export class Graph {
   readonly nodes: Node[] = [];
   readonly inputs: Value[] = [];
   readonly outputs: Value[] = [];
+  // Explicit field types: JSR rejects inferred types in the public API ("slow types").
   readonly initializers: Map<string, TensorData> = new Map();
   /** Every value by name: inputs, initializers and node outputs. */
   readonly values: Map<string, Value> = new Map();

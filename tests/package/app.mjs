@@ -3,14 +3,18 @@
 // tarball is installed: Node, Bun and Deno each run this same file (Deno with the import rewritten
 // to `npm:exo-tune`), and tsc type-checks it against the package's `.d.ts` files.
 //
-//   node app.mjs FIXTURES OUT   ->   one JSON line on stdout (the consumer test asserts on it)
+//   node app.mjs FIXTURES OUT [wasm|webgpu]   ->   one JSON line on stdout (the consumer test asserts on it)
 //
 // FIXTURES holds a copy of tests/fixtures/tiny-gpt2 (with its PyTorch goldens) and pairs.jsonl.
 import process from "node:process";
 import { Generator, loadModel, localFiles, ORT_VERSION, readAdapter, train } from "exo-tune";
 
-const [fixtures, out] = process.argv.slice(2);
-if (!fixtures || !out) throw new Error("usage: app.mjs FIXTURES OUT");
+const [fixtures, out, backendArg = "wasm"] = process.argv.slice(2);
+if (!fixtures || !out || (backendArg !== "wasm" && backendArg !== "webgpu")) {
+  throw new Error("usage: app.mjs FIXTURES OUT [wasm|webgpu]");
+}
+/** @type {"wasm" | "webgpu"} */
+const backend = backendArg;
 const model = `${fixtures}/tiny-gpt2`;
 
 // One training step: the fixture's golden EXO-pref step (plain SGD at lr 1 from the fixture's
@@ -28,7 +32,7 @@ const summary = await train({
   batchSize: 3,
   schedule: "constant",
   initAdapter: `${model}/adapter`,
-  backend: "wasm",
+  backend,
 });
 const files = localFiles();
 const metrics = JSON.parse((await files.readText(`${out}/metrics.jsonl`)).trim().split("\n")[0]);
@@ -54,7 +58,7 @@ const loaded = await loadModel(model);
 const goldenJson = JSON.parse(await files.readText(`${model}/golden.json`));
 /** @type {number[]} */
 const promptIds = goldenJson.logits.input_ids[0];
-const gen = await Generator.create(loaded, { backend: "wasm" });
+const gen = await Generator.create(loaded, { backend });
 const opts = { maxNewTokens: 8, temperature: 0 };
 const base = (await gen.generate(promptIds, opts)).sequences[0];
 await gen.setAdapter(after);

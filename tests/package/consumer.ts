@@ -209,6 +209,36 @@ try {
       r.code === 0 ? `${rep?.runtime?.name}, backend ${rep?.backend}` : tail(r),
     );
   }
+  // WebGPU from the installed package, where Deno finds an adapter (CI installs Mesa's lavapipe and,
+  // as in `deno task test`, requires it). Greedy tokens after the first may differ from wasm's on
+  // near-ties, so only the golden checks apply.
+  const probe = lastJson(await sh(`${BIN}/deno`, ["run", "-A", "npm:exo-tune", "doctor", "--json"], app)) as {
+    webgpu?: { available: boolean; reason: string };
+  } | null;
+  if (probe?.webgpu?.available || process.env.CI === "true") {
+    const r = await sh(
+      `${BIN}/deno`,
+      ["run", "-A", "app_deno.mjs", fixtures, join(work, "run-deno-webgpu"), "webgpu"],
+      app,
+    );
+    const res = lastJson(r) as {
+      steps: number;
+      backend: string;
+      loss: number;
+      updateError: number;
+      base: { ids: number[] };
+    } | null;
+    const lossErr = res ? Math.abs(res.loss - goldenLoss) / Math.abs(goldenLoss) : NaN;
+    check(
+      r.code === 0 && res?.backend === "webgpu" && res.steps === 1 && lossErr <= LOSS_TOL &&
+        res.updateError <= UPDATE_TOL && res.base.ids[0] === goldenNext,
+      "deno, WebGPU: one training step matches the golden step and generation starts with PyTorch's argmax",
+      res ? `loss rel. error ${lossErr.toExponential(1)}, adapter error ${res.updateError.toExponential(1)}` : tail(r),
+    );
+  } else {
+    console.log(`       (no WebGPU adapter for Deno here, so no WebGPU run: ${probe?.webgpu?.reason})`);
+  }
+
   const demoOut = join(work, "demo");
   const demo = await sh("npx", [
     "--no-install",

@@ -24,8 +24,9 @@ Deno.test("package.json and deno.json carry the same version, and JSR's name is 
 
 Deno.test("npm's exports, types and bin point into dist/esm/ at compiled sources that exist", () => {
   const root = pkg.exports["."];
-  assert.deepEqual(Object.keys(root), ["types", "import"], "types must come first for TypeScript to see it");
-  for (const p of [root.types, root.import, pkg.types, pkg.bin["exo-tune"]]) {
+  assert.equal(Object.keys(root)[0], "types", "types must come first for TypeScript to see it");
+  assert.deepEqual(Object.keys(root), ["types", "import", "default"]);
+  for (const p of [root.types, root.import, root.default, pkg.types, pkg.bin["exo-tune"]]) {
     assert.ok(existsSync(new URL(sourceOf(p), ROOT)), `${p}: ${sourceOf(p)} is missing`);
   }
   assert.equal(sourceOf(root.import), "mod.ts");
