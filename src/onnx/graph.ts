@@ -104,6 +104,11 @@ export class Graph {
   readonly values = new Map<string, Value>();
   /** Opset imports beyond the default domain (e.g. `com.microsoft`), only for the compat engine. */
   readonly extraOpsets = new Map<string, number>();
+  /**
+   * Names of values typed `seq(tensor(<dtype>))` rather than tensors (their `shape` is not written:
+   * elements may differ in shape): only ORT training's optimizer model uses them (src/ort_training).
+   */
+  readonly sequences = new Set<string>();
   #counter = 0;
   #constantCache = new Map<string, Value>();
 
