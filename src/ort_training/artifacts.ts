@@ -21,7 +21,7 @@ import {
 } from "./checkpoint.ts";
 import { emitOptimizerModel, MS_DOMAIN, optimizerInputNames, type OptimizerModelSpec } from "./optimizer_model.ts";
 import { type ArtifactLayout, emitTrainingModels, type TrainableParam } from "./training_model.ts";
-import { accumulatedName, bufferName, isGradientName, LAZY_RESET, peftKeyOf } from "./names.ts";
+import { bufferName, isGradientName, LAZY_RESET, peftKeyOf } from "./names.ts";
 import { type ModelInfo, readModel, type ValueInfo } from "./onnx_read.ts";
 
 /** File names, as Python's `generate_artifacts` writes them. */
@@ -155,8 +155,8 @@ const FLOAT = 1, INT64 = 7, BOOL = 9;
  * - checkpoint: identifier `ODTC`, version 2, module state with frozen params present;
  * - training model: every checkpoint tensor it uses is a float graph input of the checkpoint's shape;
  *   every trainable parameter `p` has a float input `p_grad.accumulation.buffer` of its shape that a
- *   com.microsoft InPlaceAccumulatorV2 writes, with `lazy_reset_grad` (BOOL) as its third input and
- *   its flag output a graph output (otherwise ORT prunes it and `p` trains on zeros); no buffer
+ *   com.microsoft InPlaceAccumulatorV2 writes (else `p` trains on zero gradients), with
+ *   `lazy_reset_grad` (BOOL) as its third input (else gradients pile up across updates); no buffer
  *   without a parameter; at least one user output (the loss, first);
  * - eval model: the parameters it takes appear in the same order as in the training model, and it
  *   has no gradient inputs;
@@ -194,7 +194,6 @@ export function checkArtifacts(
   }
 
   const accumulators = training.nodes.filter((n) => n.opType === "InPlaceAccumulatorV2");
-  const outputs = new Set(training.outputs.map((o) => o.name));
   const reset = inputs.get(LAZY_RESET);
   if (!reset) throw new ArtifactError(tf, `input ${LAZY_RESET} is missing (BOOL [1], fed by ORT)`);
   expectTensor(tf, reset, BOOL, [1]);
@@ -224,14 +223,6 @@ export function checkArtifacts(
       );
     }
     if (!acc.inputs[1]) throw new ArtifactError(tf, `the accumulator of ${p} adds nothing`);
-    if (!outputs.has(acc.outputs[0])) {
-      throw new ArtifactError(
-        tf,
-        `the accumulator of ${p} writes ${acc.outputs[0]}, which is not a graph output (ORT would prune it; expected ${
-          accumulatedName(p)
-        })`,
-      );
-    }
     gradientOf.set(p, acc.inputs[1]);
     params.push({ name: p, key: peftKeyOf(p), shape: t.dims.map(Number) });
   }
