@@ -25,11 +25,12 @@ import type { LoraAdapter } from "../lora/adapter.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import type { Schedule } from "../optim/schedule.ts";
-import { INPUT, type PreferenceLossOptions } from "../train/preference_graph.ts";
+import type { PreferenceLossOptions } from "../train/preference_graph.ts";
 import { LOSS, stateName } from "../train/step.ts";
 import type { Batch, OptimizerState, StepResult } from "../train/step_runner.ts";
 import { withGradientOutputs } from "./adapt.ts";
-import { ARTIFACT_FILES, ArtifactError, checkArtifacts, readArtifacts } from "./artifacts.ts";
+import { ARTIFACT_FILES, checkArtifacts } from "./artifacts.ts";
+import { checkArtifactsDir } from "./trainer_contract.ts";
 import { CHECKPOINT_VERSION, MOMENTUM_NAMES, type NamedTensor, writeCheckpoint } from "./checkpoint.ts";
 import { UpdateMirror } from "./moments.ts";
 import { gradOutputName } from "./names.ts";
@@ -66,16 +67,6 @@ interface Param {
   shape: number[];
   size: number;
 }
-
-/** What the preference trainer feeds, with the element type each must have (TensorProto codes). */
-const FEEDABLE: Readonly<Record<string, number>> = {
-  [INPUT.inputIds]: 7,
-  [INPUT.attentionMask]: 7,
-  [INPUT.targets]: 7,
-  [INPUT.completionMask]: 1,
-  [INPUT.refLogps]: 1,
-  [INPUT.rewards]: 1,
-};
 
 /** Maps the trainer's optimizer onto ORT's optimizer ops. */
 function optimizerSpec(
@@ -159,11 +150,15 @@ export class OrtTrainingRunner {
     if (o.artifactsDir) {
       if (!o.files) throw new Error("OrtTrainingRunner: reading an artifacts directory needs `files`");
       source = o.artifactsDir;
-      const bytes = await readArtifacts(o.artifactsDir, o.files);
-      checked = checkArtifacts(bytes, o.artifactsDir);
-      trainingModel = bytes.trainingModel;
+      const dir = await checkArtifactsDir(o.artifactsDir, o.files, o.adapter);
+      checked = dir.info;
+      trainingModel = dir.bytes.trainingModel;
       frozen = checked.checkpoint.frozen;
-      checkTrainerContract(checked, o, spec.kind);
+      if (checked.optimizer) {
+        o.log?.(
+          `note: ${o.artifactsDir}/${ARTIFACT_FILES.optimizerModel} (${checked.optimizer.kind}) is replaced in memory by this run's ${spec.kind} with its learning rate baked per step (ORT Web cannot set a learning rate)`,
+        );
+      }
     } else {
       source = "the emitted artifacts";
       const m = emitTrainingModels({ model: o.model, lora: o.adapter.config, loss: o.loss, layout: "exo" });
@@ -340,71 +335,4 @@ export class OrtTrainingRunner {
 
 function sizeOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
-}
-
-/**
- * What the preference trainer needs of a directory's artifacts beyond ORT's own contract: LoRA
- * parameters with PEFT names matching the adapter, user inputs it can feed, and the same optimizer
- * kind as the run.
- */
-function checkTrainerContract(
-  info: ReturnType<typeof checkArtifacts>,
-  o: OrtTrainingRunnerOptions,
-  kind: string,
-): void {
-  const dir = o.artifactsDir!;
-  const ckpt = `${dir}/${ARTIFACT_FILES.checkpoint}`, tf = `${dir}/${ARTIFACT_FILES.trainingModel}`;
-  const bad = info.params.filter((p) => p.key === null).map((p) => p.name);
-  if (bad.length) {
-    throw new ArtifactError(
-      ckpt,
-      `trainable parameters must be LoRA matrices named as PEFT names them (base_model.model.<module>.lora_A[.<adapter>].weight); found ${
-        bad.slice(0, 5).join(", ")
-      }`,
-    );
-  }
-  const keys = new Set(info.params.map((p) => p.key!));
-  const missing = [...o.adapter.tensors.keys()].filter((k) => !keys.has(k));
-  if (missing.length || keys.size !== o.adapter.tensors.size) {
-    throw new ArtifactError(
-      ckpt,
-      `its LoRA parameters do not match adapter_config.json's targets (missing: ${missing.slice(0, 5).join(", ")})`,
-    );
-  }
-  for (const v of info.userInputs) {
-    const want = FEEDABLE[v.name];
-    if (want === undefined) {
-      throw new ArtifactError(
-        tf,
-        `input ${v.name} is not one the preference trainer feeds (${
-          Object.keys(FEEDABLE).join(", ")
-        }); see the README's ORT training section`,
-      );
-    }
-    if (v.elemType !== want) {
-      throw new ArtifactError(
-        tf,
-        `input ${v.name} must be ${want === 7 ? "int64" : "float"}, got TensorProto type ${v.elemType}`,
-      );
-    }
-  }
-  for (const need of [INPUT.inputIds, INPUT.completionMask, INPUT.refLogps]) {
-    if (!info.userInputs.some((v) => v.name === need)) {
-      throw new ArtifactError(
-        tf,
-        `input ${need} is missing: the preference loss needs it (see the README's ORT training section)`,
-      );
-    }
-  }
-  if (info.optimizer) {
-    if (info.optimizer.kind !== kind) {
-      throw new ArtifactError(
-        `${dir}/${ARTIFACT_FILES.optimizerModel}`,
-        `is ${info.optimizer.kind === "adamw" ? "AdamW" : "SGD"} but the run asks for --optimizer ${kind}`,
-      );
-    }
-    o.log?.(
-      `note: ${dir}/${ARTIFACT_FILES.optimizerModel} is replaced in memory by an equivalent ${kind} model that carries the run's learning rate per step (ORT Web cannot set a learning rate)`,
-    );
-  }
 }

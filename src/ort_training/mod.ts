@@ -34,3 +34,4 @@ export { emitOptimizerModel, type OptimizerModelSpec } from "./optimizer_model.t
 export { type AnyTensor, OrtTrainingSession } from "./session.ts";
 export { type ArtifactLayout, type EmittedModels, emitTrainingModels } from "./training_model.ts";
 export { ORT_TRAINING_VERSION } from "./runtime.ts";
+export { checkArtifactsDir, checkPreferenceArtifacts, FEEDABLE } from "./trainer_contract.ts";

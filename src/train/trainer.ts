@@ -42,7 +42,13 @@ import { ProgressReporter, type ProgressSink } from "./progress.ts";
 import { compileStep } from "./step.ts";
 import { type Batch, StepRunner } from "./step_runner.ts";
 // The ort-training engine (src/ort_training/): chosen only by `--backend ort-training`, never by auto.
-import { isArtifactsDir, ORT_TRAINING_BACKEND, OrtTrainingRunner, readInitAdapter } from "../ort_training/mod.ts";
+import {
+  checkArtifactsDir,
+  isArtifactsDir,
+  ORT_TRAINING_BACKEND,
+  OrtTrainingRunner,
+  readInitAdapter,
+} from "../ort_training/mod.ts";
 
 /** Everything a training run takes. Only `model`, `data` and `out` are required. */
 export interface TrainOptions {
@@ -320,6 +326,10 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
     adapter = initLoraAdapter(model.config, lora, new Rng(o.seed));
   }
   validateAdapter(adapter, model.config, o.initAdapter ?? "new adapter");
+  // ort-training from an artifacts directory: its models are checked now, before anything is written.
+  if (o.backend === ORT_TRAINING_BACKEND && o.initAdapter && (await isArtifactsDir(o.initAdapter, files))) {
+    await checkArtifactsDir(o.initAdapter, files, adapter);
+  }
   const fingerprint = fingerprintOf(o, model, adapter.config, dataText);
   let resume: Checkpoint | null = null;
   if (!o.resume) {
