@@ -98,7 +98,8 @@ export class OrtTrainingRunner {
   readonly #o: OrtTrainingRunnerOptions;
   readonly #params: Param[];
   readonly #frozen: NamedTensor[];
-  readonly #trainingModel: Uint8Array;
+  /** Kept until the first update, for a resume's session rebuild; then freed (it holds every frozen weight). */
+  #trainingModel: Uint8Array | null;
   readonly #optimizerModel: Uint8Array;
   readonly #mirror: UpdateMirror;
   readonly #lossName: string;
@@ -221,6 +222,7 @@ export class OrtTrainingRunner {
     await s.optimizerStep();
     const gradNorm = this.#mirror.finishUpdate();
     this.#step++;
+    this.#trainingModel = null;
     const metrics: Record<string, number> = {};
     for (const m of this.#metricNames) metrics[m] = sums[m] / list.length;
     return { step: this.#step, lr, loss: sums[this.#lossName] / list.length, gradNorm, metrics };
@@ -251,6 +253,7 @@ export class OrtTrainingRunner {
 
   /** Restores a checkpoint's step and moments; the session is rebuilt before the next call. */
   importState(state: OptimizerState): void {
+    if (!this.#trainingModel) throw new Error("OrtTrainingRunner.importState() must come before the first run()");
     if (state.optimizer !== this.#o.optimizer.name) {
       throw new RangeError(`Optimizer state is for ${state.optimizer}, this run uses ${this.#o.optimizer.name}`);
     }
@@ -327,7 +330,7 @@ export class OrtTrainingRunner {
     }
     const checkpoint = writeCheckpoint({ version: CHECKPOINT_VERSION, trainable, frozen: this.#frozen, optimizer });
     this.#session = await OrtTrainingSession.create(
-      { checkpointState: checkpoint, trainModel: this.#trainingModel, optimizerModel: this.#optimizerModel },
+      { checkpointState: checkpoint, trainModel: this.#trainingModel!, optimizerModel: this.#optimizerModel },
       this.#source,
     );
   }

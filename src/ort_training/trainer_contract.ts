@@ -55,9 +55,9 @@ export function checkPreferenceArtifacts(info: ArtifactsInfo, adapter: LoraAdapt
   if (missing.length || extra.length) {
     throw new ArtifactError(
       ckpt,
-      `its LoRA parameters do not match the adapter config's targets (missing: ${missing.slice(0, 3).join(", ") || "none"}; unexpected: ${
-        extra.slice(0, 3).join(", ") || "none"
-      })`,
+      `its LoRA parameters do not match the adapter config's targets (missing: ${
+        missing.slice(0, 3).join(", ") || "none"
+      }; unexpected: ${extra.slice(0, 3).join(", ") || "none"})`,
     );
   }
   for (const v of info.userInputs) {
@@ -65,18 +65,24 @@ export function checkPreferenceArtifacts(info: ArtifactsInfo, adapter: LoraAdapt
     if (want === undefined) {
       throw new ArtifactError(
         tf,
-        `input ${v.name} is not one the preference trainer feeds (${Object.keys(FEEDABLE).join(", ")}); see the README's ORT training section`,
+        `input ${v.name} is not one the preference trainer feeds (${
+          Object.keys(FEEDABLE).join(", ")
+        }); see the README's ORT training section`,
       );
     }
     if (v.elemType !== want) {
-      throw new ArtifactError(tf, `input ${v.name} must be ${want === 7 ? "int64" : "float"}, got TensorProto type ${v.elemType}`);
+      throw new ArtifactError(
+        tf,
+        `input ${v.name} must be ${want === 7 ? "int64" : "float"}, got TensorProto type ${v.elemType}`,
+      );
     }
   }
   for (const need of REQUIRED) {
     if (!info.userInputs.some((v) => v.name === need)) {
-      throw new ArtifactError(tf, `input ${need} is missing: the preference loss needs it (see the README's ORT training section)`);
+      throw new ArtifactError(
+        tf,
+        `input ${need} is missing: the preference loss needs it (see the README's ORT training section)`,
+      );
     }
   }
 }
-
-

@@ -72,7 +72,10 @@ Deno.test("a broken checkpoint fails naming the file and the field", () => {
   const good = writeCheckpoint({ version: 2, trainable: [tensor("a", [2], (i) => i)], frozen: [] });
   const wrongId = good.slice();
   wrongId.set(new TextEncoder().encode("ORTM"), 4);
-  assert.throws(() => readCheckpoint(wrongId, "x/checkpoint"), /x\/checkpoint: file identifier "ORTM", expected "ODTC"/);
+  assert.throws(
+    () => readCheckpoint(wrongId, "x/checkpoint"),
+    /x\/checkpoint: file identifier "ORTM", expected "ODTC"/,
+  );
   assert.throws(() => readCheckpoint(good.subarray(0, 20), "x/checkpoint"), CheckpointError);
 
   // A checkpoint without module_state, and one whose module_state lacks frozen_params: ORT needs both.

@@ -12,7 +12,14 @@
 import assert from "node:assert/strict";
 import { train } from "../../src/train/trainer.ts";
 import type { LossKind } from "../../src/train/preference_graph.ts";
-import { adapterAt, checkMinusGradient, FX, goldenLoss, metricsOf, relativeDistance } from "../train/_trainer_support.ts";
+import {
+  adapterAt,
+  checkMinusGradient,
+  FX,
+  goldenLoss,
+  metricsOf,
+  relativeDistance,
+} from "../train/_trainer_support.ts";
 
 const TOL = 2e-5;
 const LOSSES: LossKind[] = ["exo-pref", "dpo-pref", "exo-rw", "dpo-rw"];

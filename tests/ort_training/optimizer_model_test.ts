@@ -13,7 +13,12 @@ import * as op from "../../src/onnx/ops.ts";
 import { serializeModel } from "../../src/onnx/serialize.ts";
 import { withGradientOutputs } from "../../src/ort_training/adapt.ts";
 import { UpdateMirror } from "../../src/ort_training/moments.ts";
-import { emitOptimizerModel, type OptimizerModelSpec, OrtTrainingSession, writeCheckpoint } from "../../src/ort_training/mod.ts";
+import {
+  emitOptimizerModel,
+  type OptimizerModelSpec,
+  OrtTrainingSession,
+  writeCheckpoint,
+} from "../../src/ort_training/mod.ts";
 import { gradName, gradOutputName } from "../../src/ort_training/names.ts";
 import { appendGradientAccumulation } from "../../src/ort_training/training_model.ts";
 
@@ -90,7 +95,11 @@ Deno.test("SGD: update k uses the table's rate k (then its last), exactly; a che
   const resumed = await session({ kind: "sgd", lrTable: Float32Array.from(table), maxGradNorm: 0, weightDecay: 0 }, 1);
   try {
     const w = await update(resumed, [X1]);
-    assert.deepEqual(w, Float32Array.from(W0).map((v, i) => f(v - f(0.25 * X1[i]))), "step 1 in the checkpoint: rate 0.25");
+    assert.deepEqual(
+      w,
+      Float32Array.from(W0).map((v, i) => f(v - f(0.25 * X1[i]))),
+      "step 1 in the checkpoint: rate 0.25",
+    );
   } finally {
     await resumed.release();
   }
@@ -98,7 +107,13 @@ Deno.test("SGD: update k uses the table's rate k (then its last), exactly; a che
 
 Deno.test("SGD: micro-batch gradients are averaged, clipped by global norm, then weight decay added (PyTorch order)", async () => {
   const lr = 0.5, clip = 1, wd = 0.1;
-  const s = await session({ kind: "sgd", lrTable: new Float32Array([lr]), gradAccum: 2, maxGradNorm: clip, weightDecay: wd });
+  const s = await session({
+    kind: "sgd",
+    lrTable: new Float32Array([lr]),
+    gradAccum: 2,
+    maxGradNorm: clip,
+    weightDecay: wd,
+  });
   try {
     const w = await update(s, [X1, X2]);
     const mean = X1.map((x, i) => (x + X2[i]) / 2);
@@ -146,7 +161,10 @@ Deno.test("AdamW (adam_mode 0): matches a float64 reference over 3 updates, and 
         return f(decayed - f(f(f(lr) * m[i]) / f(bc1 * denom)));
       });
       for (let i = 0; i < 6; i++) {
-        assert.ok(Math.abs(mirrored[i] - w[i]) <= 2 ** -22 * Math.abs(w[i]), `t=${t} [${i}]: mirror ${mirrored[i]} vs ${w[i]}`);
+        assert.ok(
+          Math.abs(mirrored[i] - w[i]) <= 2 ** -22 * Math.abs(w[i]),
+          `t=${t} [${i}]: mirror ${mirrored[i]} vs ${w[i]}`,
+        );
       }
       mirrored = w.slice();
     }

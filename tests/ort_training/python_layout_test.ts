@@ -20,7 +20,7 @@ import {
   writeArtifacts,
   writeCheckpoint,
 } from "../../src/ort_training/mod.ts";
-import { Trainer, train } from "../../src/train/trainer.ts";
+import { train, Trainer } from "../../src/train/trainer.ts";
 import { adapterAt, checkMinusGradient, FX, goldenLoss, metricsOf, snapshot } from "../train/_trainer_support.ts";
 import { editGraph, fixtureArtifacts, tensorRelative } from "./_support.ts";
 
@@ -36,7 +36,9 @@ Deno.test("python layout: the directory's adapter is the fixture adapter, and on
   const root = await Deno.makeTempDir({ prefix: "py-layout-" });
   try {
     const dir = await pythonDir(root);
-    const names = readCheckpoint(await Deno.readFile(`${dir}/${ARTIFACT_FILES.checkpoint}`)).trainable.map((t) => t.name);
+    const names = readCheckpoint(await Deno.readFile(`${dir}/${ARTIFACT_FILES.checkpoint}`)).trainable.map((t) =>
+      t.name
+    );
     assert.ok(names.every((n) => /\.lora_[AB]\.default\.weight$/.test(n)), "PEFT's in-memory names");
     const fixture = await adapterAt(`${FX}/tiny-llama/adapter`);
     const fromDir = await readArtifactsAdapter(dir, localFiles());
@@ -127,12 +129,17 @@ Deno.test("what the trainer cannot use is refused by Trainer.create, naming the 
     const noConfig = `${root}/no-config`;
     await Deno.mkdir(noConfig);
     for (const f of Object.values(ARTIFACT_FILES)) await Deno.copyFile(`${dir}/${f}`, `${noConfig}/${f}`);
-    await assert.rejects(create(noConfig), new RegExp(`no-config: no ${ADAPTER_CONFIG_FILE} beside the ORT training artifacts`));
+    await assert.rejects(
+      create(noConfig),
+      new RegExp(`no-config: no ${ADAPTER_CONFIG_FILE} beside the ORT training artifacts`),
+    );
 
     // 2. A trainable parameter that is not a PEFT LoRA matrix.
     const renamed = `${root}/renamed`;
     await Deno.mkdir(renamed);
-    for (const f of [...Object.values(ARTIFACT_FILES), ADAPTER_CONFIG_FILE]) await Deno.copyFile(`${dir}/${f}`, `${renamed}/${f}`);
+    for (const f of [...Object.values(ARTIFACT_FILES), ADAPTER_CONFIG_FILE]) {
+      await Deno.copyFile(`${dir}/${f}`, `${renamed}/${f}`);
+    }
     const ckpt = readCheckpoint(await Deno.readFile(`${dir}/checkpoint`));
     ckpt.trainable[0] = { ...ckpt.trainable[0], name: "model.layers.0.self_attn.q_proj.weight_delta" };
     await Deno.writeFile(`${renamed}/checkpoint`, writeCheckpoint(ckpt));
@@ -144,7 +151,9 @@ Deno.test("what the trainer cannot use is refused by Trainer.create, naming the 
     // 3. A training model input the preference trainer does not feed.
     const extra = `${root}/extra-input`;
     await Deno.mkdir(extra);
-    for (const f of [...Object.values(ARTIFACT_FILES), ADAPTER_CONFIG_FILE]) await Deno.copyFile(`${dir}/${f}`, `${extra}/${f}`);
+    for (const f of [...Object.values(ARTIFACT_FILES), ADAPTER_CONFIG_FILE]) {
+      await Deno.copyFile(`${dir}/${f}`, `${extra}/${f}`);
+    }
     const tm = await Deno.readFile(`${dir}/${ARTIFACT_FILES.trainingModel}`);
     await Deno.writeFile(`${extra}/${ARTIFACT_FILES.trainingModel}`, withExtraInput(tm, "pixel_values"));
     await assert.rejects(
@@ -155,8 +164,13 @@ Deno.test("what the trainer cannot use is refused by Trainer.create, naming the 
     // 4. A broken contract (here: the checkpoint's version).
     const old = `${root}/old-version`;
     await Deno.mkdir(old);
-    for (const f of [...Object.values(ARTIFACT_FILES), ADAPTER_CONFIG_FILE]) await Deno.copyFile(`${dir}/${f}`, `${old}/${f}`);
-    await Deno.writeFile(`${old}/checkpoint`, writeCheckpoint({ ...readCheckpoint(await Deno.readFile(`${dir}/checkpoint`)), version: 1 }));
+    for (const f of [...Object.values(ARTIFACT_FILES), ADAPTER_CONFIG_FILE]) {
+      await Deno.copyFile(`${dir}/${f}`, `${old}/${f}`);
+    }
+    await Deno.writeFile(
+      `${old}/checkpoint`,
+      writeCheckpoint({ ...readCheckpoint(await Deno.readFile(`${dir}/checkpoint`)), version: 1 }),
+    );
     await assert.rejects(create(old), /old-version\/checkpoint: field "version" is 1/);
 
     assert.equal(await snapshot(out), null, "--out was never created");

@@ -59,7 +59,10 @@ Deno.test("ort-training: interrupted after 5 of 12 updates and resumed = uninter
     assert.ok(!(await listTree(cut)).includes("adapter_model.safetensors"), "no final adapter for an interrupted run");
     const ck = await loadCheckpoint(`${cut}/checkpoints/step-000005`, localFiles());
     assert.equal(ck.state.step, 5);
-    assert.ok(ck.optimizer.size > 0 && [...ck.optimizer.keys()].every((k) => /::(m|v)$/.test(k)), "AdamW's m and v are saved");
+    assert.ok(
+      ck.optimizer.size > 0 && [...ck.optimizer.keys()].every((k) => /::(m|v)$/.test(k)),
+      "AdamW's m and v are saved",
+    );
     assert.ok([...ck.optimizer.values()].some((m) => m.some((x) => x !== 0)), "the moments are not zeros");
 
     // The resume on the other engine starts from a copy of the checkpoint.

@@ -60,7 +60,13 @@ const base = {
 for (const model of ["tiny-gpt2", "tiny-llama"]) {
   for (const [optimizer, lr] of [["sgd", 0.5], ["adamw", 1e-3]] as const) {
     Deno.test(`20 ${optimizer} updates on ${model}: ort-training and the fused wasm engine end within 1e-5`, async () => {
-      const r = await bothEngines({ ...base, model: `${FX}/${model}`, initAdapter: `${FX}/${model}/adapter`, optimizer, lr });
+      const r = await bothEngines({
+        ...base,
+        model: `${FX}/${model}`,
+        initAdapter: `${FX}/${model}/adapter`,
+        optimizer,
+        lr,
+      });
       console.log(
         `  ${model} ${optimizer}: adapter ${r.adapter.worst.toExponential(2)} (${r.adapter.key}), loss ${
           r.lossRel.toExponential(2)
@@ -83,7 +89,11 @@ Deno.test("20 AdamW updates of 3 accumulated micro-batches on tiny-llama: both e
     batchSize: 1,
     gradAccum: 3,
   });
-  console.log(`  tiny-llama adamw, 3 micro-batches: adapter ${r.adapter.worst.toExponential(2)}, loss ${r.lossRel.toExponential(2)}`);
+  console.log(
+    `  tiny-llama adamw, 3 micro-batches: adapter ${r.adapter.worst.toExponential(2)}, loss ${
+      r.lossRel.toExponential(2)
+    }`,
+  );
   assert.ok(r.adapter.worst <= 1e-5, `adapters differ by ${r.adapter.worst.toExponential(2)} in ${r.adapter.key}`);
   assert.ok(r.lossRel <= 5e-5 && r.normRel <= 5e-5, `loss ${r.lossRel}, grad norm ${r.normRel}`);
 });
