@@ -35,6 +35,27 @@ export {
   type StepRunnerOptions,
 } from "./src/train/step_runner.ts";
 
+// ONNX Runtime's training API (the ort-training engine and its artifacts)
+export {
+  ARTIFACT_FILES,
+  type ArtifactBytes,
+  ArtifactError,
+  type ArtifactsInfo,
+  checkArtifacts,
+  CheckpointError,
+  type CheckpointState,
+  emitArtifacts,
+  type EmitArtifactsOptions,
+  ORT_TRAINING_BACKEND,
+  OrtTrainingRunner,
+  OrtTrainingSession,
+  readArtifacts,
+  readArtifactsAdapter,
+  readCheckpoint,
+  writeArtifacts,
+  writeCheckpoint,
+} from "./src/ort_training/mod.ts";
+
 // Losses
 export * from "./src/losses/mod.ts";
 

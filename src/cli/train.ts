@@ -39,7 +39,9 @@ const HELP = `Usage: deno task cli train --model DIR --data FILE --out DIR [opti
   --epochs N            (default 1)
   --max-steps N         stop after N updates
   --seed N              (default 0)
-  --backend auto|webgpu|wasm (default auto)
+  --backend auto|webgpu|wasm|ort-training (default auto; ort-training: ORT Web 1.19.2's
+                        TrainingSession on wasm, never chosen by auto; --init-adapter may
+                        then be an ORT training artifacts directory, whose model is trained)
   --checkpoint-every N  also checkpoint every N updates (default: only at the end / on Ctrl-C)
   --resume              continue from the newest checkpoint in --out
   --json                print one JSON summary object on stdout at the end`;
