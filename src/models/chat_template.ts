@@ -140,7 +140,11 @@ function compile(src: string): Template {
 const CONTINUE_TAG = "CONTINUE_FINAL_MESSAGE_TAG ";
 
 /** Renders a conversation to the text the model sees (`apply_chat_template(..., tokenize=False)`). */
-export function renderChat(tok: ChatTokenizer, messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): string {
+export function renderChat(
+  tok: ChatTokenizer,
+  messages: readonly ChatMessage[],
+  options: ChatTemplateOptions = {},
+): string {
   if (messages.length === 0) {
     throw new ChatTemplateError("cannot apply the chat template to an empty conversation: give at least one message");
   }

@@ -55,7 +55,15 @@ export interface Tokenizer {
 }
 
 /** The named special tokens transformers passes to chat templates (`special_tokens_map`). */
-const SPECIAL_TOKEN_NAMES = ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"];
+const SPECIAL_TOKEN_NAMES = [
+  "bos_token",
+  "eos_token",
+  "unk_token",
+  "sep_token",
+  "pad_token",
+  "cls_token",
+  "mask_token",
+];
 
 type Json = Record<string, unknown>;
 
@@ -138,7 +146,10 @@ export function createTokenizer(
   let chatTemplate: string | Record<string, string> | null = chatTemplateFile;
   if (chatTemplate === null) {
     try {
-      chatTemplate = parseChatTemplateField(tokenizerConfig.chat_template, source.replace(/tokenizer\.json$/, "tokenizer_config.json"));
+      chatTemplate = parseChatTemplateField(
+        tokenizerConfig.chat_template,
+        source.replace(/tokenizer\.json$/, "tokenizer_config.json"),
+      );
     } catch (e) {
       throw e instanceof ChatTemplateError ? new TokenizerError(e.message) : e;
     }

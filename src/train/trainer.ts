@@ -339,7 +339,8 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
       }
     }
   }
-  return { o, model, examples, truncation: enc.truncation, warnings: ds.warnings, adapter, fingerprint, resume };
+  const warnings = [...ds.warnings, ...enc.warnings];
+  return { o, model, examples, truncation: enc.truncation, warnings, adapter, fingerprint, resume };
 }
 
 /**

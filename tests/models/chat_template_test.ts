@@ -18,7 +18,9 @@ interface GoldenCase {
   ids: number[];
 }
 
-async function golden(name: string): Promise<{ cases: GoldenCase[]; errors: { messages: ChatMessage[]; error: string }[] }> {
+async function golden(
+  name: string,
+): Promise<{ cases: GoldenCase[]; errors: { messages: ChatMessage[]; error: string }[] }> {
   return JSON.parse(await Deno.readTextFile(`${FIXTURES}${name}/chat_golden.json`));
 }
 
@@ -95,7 +97,10 @@ Deno.test("Gemma 3's template ids composed by hand: one <bos>, model role, syste
     { role: "user", content: "Hi" },
     { role: "assistant", content: " Hello " },
   ]);
-  assert.equal(sys, "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello<end_of_turn>\n");
+  assert.equal(
+    sys,
+    "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello<end_of_turn>\n",
+  );
 });
 
 function tinyTokenizer(chatTemplate: unknown, extra: Record<string, unknown> = {}): Tokenizer {
