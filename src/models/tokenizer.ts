@@ -14,6 +14,8 @@
  */
 
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
+import { resolveModelSource } from "../hub/source.ts";
+import type { HubOptions } from "../hub/settings.ts";
 import { type FileSource, joinPath, localFiles } from "../io/files.ts";
 import { ChatTemplateError, parseChatTemplateField } from "./chat_template.ts";
 
@@ -192,7 +194,12 @@ export function createTokenizer(
  * tokenizers with just `vocab.json`/`merges.txt` or `tokenizer.model` are not supported);
  * `tokenizer_config.json`, `special_tokens_map.json` and `chat_template.jinja` are read when present.
  */
-export async function loadTokenizer(dir: string, files: FileSource = localFiles()): Promise<Tokenizer> {
+export async function loadTokenizer(
+  dir: string,
+  files: FileSource = localFiles(),
+  options: { hub?: HubOptions } = {},
+): Promise<Tokenizer> {
+  ({ dir, files } = await resolveModelSource(dir, files, "tokenizer", options.hub));
   const path = joinPath(dir, "tokenizer.json");
   if (!(await files.exists(path))) {
     throw new TokenizerError(
