@@ -73,13 +73,17 @@ async function shardsOf(files: FileSource, indexPath: string): Promise<string[]>
   return shards as string[];
 }
 
-/** What the snapshot of `commit` lacks for `need` (empty when it is complete). */
-async function missingFiles(store: HubStore, commit: string, need: HubNeed): Promise<string[]> {
+/**
+ * What the snapshot of `commit` lacks for `need` (empty when it is complete). Optional files count
+ * as present when known to be absent (`.no_exist`), or always when `offline`: a cache written by
+ * another tool may not record them, and transformers too goes on without them offline.
+ */
+async function missingFiles(store: HubStore, commit: string, need: HubNeed, offline: boolean): Promise<string[]> {
   const missing: string[] = [];
   const { files, required } = wanted(need);
   for (const f of files.filter((f) => f !== WEIGHTS && f !== INDEX)) {
     if (await store.has(commit, f)) continue;
-    if (!required.includes(f) && (await store.isMissing(commit, f))) continue;
+    if (!required.includes(f) && (offline || (await store.isMissing(commit, f)))) continue;
     missing.push(f);
   }
   if (need === "model") {
@@ -146,7 +150,7 @@ export async function fetchSnapshot(repo: string, need: HubNeed, s: HubSettings,
   const rev = s.revision;
   let commit = isCommitHash(rev) ? rev : s.refresh && !s.offline ? null : await store.readRef(rev);
   if (commit !== null) {
-    const missing = await missingFiles(store, commit, need);
+    const missing = await missingFiles(store, commit, need, s.offline);
     if (missing.length === 0) return { repo, revision: rev, commit, ...store.snapshot(commit), downloaded: [] };
     if (s.offline) {
       throw new HubError(

@@ -5,7 +5,9 @@
  * - `POST /api/models/<repo>/paths-info/<rev>`: `[{type, path, oid, size, lfs?}]` for the paths that exist
  * - `GET|HEAD /<repo>/resolve/<rev>/<path>`: plain files with `ETag` (their git blob id) and
  *   `X-Repo-Commit`; LFS files answer 302 to `/cdn/<sha256>` with `X-Linked-Etag` / `X-Linked-Size`
- * - `GET /cdn/<sha256>`: the bytes, with `Range` support (206 + `Content-Range`)
+ * - `GET /cdn/<sha256>` on a second server addressed as `localhost` (another host, as the Hub's CDN
+ *   is: huggingface_hub then reads the file's metadata from the redirect itself): the bytes, with
+ *   `Range` support (206 + `Content-Range`)
  * - a renamed repo answers 307 to its new name (relative `Location`), as the Hub does;
  * - a gated repo answers 401 without the right `Authorization: Bearer` token; unknown repos and
  *   revisions 404 with the Hub's `X-Error-Code`.
@@ -97,18 +99,21 @@ export class FakeHub {
   /** Paths served with one byte changed. */
   readonly corrupt = new Set<string>();
   #server: Deno.HttpServer<Deno.NetAddr>;
+  #cdn: Deno.HttpServer<Deno.NetAddr>;
   #blobs = new Map<string, RepoFile>();
 
   private constructor(readonly repos: Record<string, FakeRepo>) {
     for (const repo of Object.values(repos)) {
       for (const files of Object.values(repo.commits)) for (const f of files) this.#blobs.set(sha256(f.bytes), f);
     }
-    this.#server = Deno.serve({
+    const options = {
       hostname: "127.0.0.1",
       port: 0,
       onListen() {},
       onError: () => new Response(null, { status: 500 }),
-    }, (req) => this.#handle(req));
+    };
+    this.#server = Deno.serve(options, (req) => this.#handle(req));
+    this.#cdn = Deno.serve(options, (req) => this.#handle(req));
   }
 
   static start(repos: Record<string, FakeRepo>): FakeHub {
@@ -124,8 +129,13 @@ export class FakeHub {
     return this.requests.slice(from);
   }
 
+  /** The CDN's base URL: another port and host name (localhost), so another origin and host. */
+  get cdnUrl(): string {
+    return `http://localhost:${this.#cdn.addr.port}`;
+  }
+
   async close(): Promise<void> {
-    await this.#server.shutdown();
+    await Promise.all([this.#server.shutdown(), this.#cdn.shutdown()]);
   }
 
   #repo(id: string, req: Request): { repo: FakeRepo } | Response {
@@ -215,12 +225,16 @@ export class FakeHub {
     if (!api && verb === "resolve") {
       const path = rest.map(decodeURIComponent).join("/");
       const f = files.find((x) => x.path === path);
-      if (!f) return hubError(404, "EntryNotFound", `${path} does not exist on "${rev}"`);
+      if (!f) {
+        const r = hubError(404, "EntryNotFound", `${path} does not exist on "${rev}"`);
+        r.headers.set("x-repo-commit", commit);
+        return r;
+      }
       if (f.lfs) {
         return new Response(null, {
           status: 302,
           headers: {
-            location: `${this.url}/cdn/${sha256(f.bytes)}`,
+            location: `${this.cdnUrl}/cdn/${sha256(f.bytes)}`,
             "x-linked-etag": `"${sha256(f.bytes)}"`,
             "x-linked-size": String(f.bytes.length),
             "x-repo-commit": commit,
