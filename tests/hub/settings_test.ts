@@ -57,7 +57,7 @@ Deno.test("download progress: a bar redrawn in place on a terminal, one line per
   const p = new DownloadProgress({ write: (t) => tty.push(t), isTTY: true }, "model.safetensors", 2_000_000);
   p.update(2_000_000);
   p.finish();
-  assert.match(tty[0], /^\r\x1b\[2Kmodel\.safetensors \[#{24}\] 2\.0 MB\/2\.0 MB 100%/);
+  assert.ok(tty[0].startsWith(`\r\x1b[2Kmodel.safetensors [${"#".repeat(24)}] 2.0 MB/2.0 MB 100%`), tty[0]);
   assert.equal(tty.at(-1), "\n");
   const log: string[] = [];
   const q = new DownloadProgress({ write: (t) => log.push(t), isTTY: false }, "config.json", 821);
