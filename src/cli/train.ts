@@ -16,7 +16,10 @@ import type { BackendPreference } from "../runtime/backend.ts";
 import type { ScheduleKind } from "../optim/schedule.ts";
 import { isInputError } from "./errors.ts";
 
-const HELP = `Usage: deno task cli train --model DIR --data FILE --out DIR [options]
+const HELP = `Usage: deno task cli train --model M --data FILE --out DIR [options]
+
+  --model M             model directory, or Hugging Face Hub id (org/name)
+  --revision REV        Hub branch, tag or commit (default main)
 
   --loss exo-pref|exo-rw|dpo-pref|dpo-rw   (default exo-pref)
   --beta F              beta_pi, TRL's beta (default 0.1)
@@ -76,6 +79,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions & { json: boolean; 
     strict: true,
     options: {
       model: { type: "string" },
+      revision: { type: "string" },
       data: { type: "string" },
       out: { type: "string" },
       loss: { type: "string" },
@@ -112,6 +116,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions & { json: boolean; 
   }
   return {
     model: values.model!,
+    revision: values.revision,
     data: values.data!,
     out: values.out!,
     loss: values.loss as LossKind | undefined,
