@@ -268,7 +268,7 @@ Deno.test("export-trl: the script compiles and takes --output-dir and --max-step
     const r = await capture(() => exportTrlCli(["--model", GPT2, "--data", `${FIXTURES}pairs.jsonl`, "--out", out]));
     assert.equal(r.code, 0, r.err.join("\n"));
     const script = await Deno.readTextFile(`${out}/train_trl.py`);
-    assert.match(script, /# dependencies = \[\n#   "trl==1\.13\.0",/);
+    assert.ok(script.includes(`# dependencies = [\n#   "trl==1.13.0",`));
     for (
       const needle of [
         "DPOConfig(**dpo)",
