@@ -56,7 +56,7 @@ export interface HubSettings {
   fetch: typeof fetch;
 }
 
-/** A model id on the Hub: `org/name` (or a legacy id without an org, such as `gpt2`). */
+/** A model id on the Hub: `org/name`. */
 export interface RepoId {
   /** The id as the Hub spells it, e.g. `Qwen/Qwen2.5-0.5B-Instruct`. */
   name: string;
@@ -76,13 +76,15 @@ export class HubError extends Error {
 const REPO_PART = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
 
 /**
- * Whether a string reads as a Hub model id (`org/name`, or `name`), as opposed to a path: no leading
- * `.`, `/` or `~`, no `..`, at most one `/`, the Hub's allowed characters. A string that is also an
- * existing local directory is read as the directory (see `source.ts`).
+ * Whether a string reads as a Hub model id, `org/name`, as opposed to a path: exactly one `/`, no
+ * leading `.`, `/` or `~`, no `..`, the Hub's allowed characters. Legacy ids without an org (`gpt2`)
+ * are not taken: a bare name is a local directory (the Hub redirects them to `openai-community/gpt2`
+ * and the like anyway). A string that is also an existing local directory is read as the directory
+ * (see `source.ts`).
  */
 export function isHubId(s: string): boolean {
   const parts = s.split("/");
-  return parts.length <= 2 && parts.every((p) => REPO_PART.test(p) && !p.includes("..") && !p.endsWith(".")) &&
+  return parts.length === 2 && parts.every((p) => REPO_PART.test(p) && !p.includes("..") && !p.endsWith(".")) &&
     !s.endsWith(".git");
 }
 

@@ -3,10 +3,26 @@ import { defaultCacheDir, isHubId, repoFolderName, resolveHubSettings } from "..
 import { DownloadProgress, formatDownload } from "../../src/hub/progress.ts";
 
 Deno.test("Hub ids vs paths", () => {
-  for (const id of ["Qwen/Qwen2.5-0.5B-Instruct", "HuggingFaceTB/SmolLM2-135M", "gpt2", "org/name_v1.5"]) {
+  for (const id of ["Qwen/Qwen2.5-0.5B-Instruct", "HuggingFaceTB/SmolLM2-135M", "org/name_v1.5"]) {
     assert.ok(isHubId(id), id);
   }
-  for (const p of ["./models/x", "/abs/dir", "~/m", "a/b/c", "../x", "org/..", "org/name.git", "", "org/", "a//b"]) {
+  // A bare name is a local directory, not a legacy Hub id.
+  for (
+    const p of [
+      "gpt2",
+      "m",
+      "./models/x",
+      "/abs/dir",
+      "~/m",
+      "a/b/c",
+      "../x",
+      "org/..",
+      "org/name.git",
+      "",
+      "org/",
+      "a//b",
+    ]
+  ) {
     assert.ok(!isHubId(p), p);
   }
   assert.equal(repoFolderName("Qwen/Qwen2.5-0.5B"), "models--Qwen--Qwen2.5-0.5B");
