@@ -16,9 +16,9 @@ import type { BackendPreference } from "../runtime/backend.ts";
 import type { ScheduleKind } from "../optim/schedule.ts";
 import { isInputError } from "./errors.ts";
 
-const HELP = `Usage: deno task cli train --model M --data FILE --out DIR [options]
+const HELP = `Usage: deno task cli train --model DIR --data FILE --out DIR [options]
 
-  --model M             model directory, or Hugging Face Hub id (org/name)
+  --model DIR           model directory, or Hugging Face Hub id (org/name)
   --revision REV        Hub branch, tag or commit (default main)
 
   --loss exo-pref|exo-rw|dpo-pref|dpo-rw   (default exo-pref)
