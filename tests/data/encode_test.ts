@@ -334,3 +334,19 @@ Deno.test("conversational data: no template is a clear error; a prompt rendered 
     /pairs\.jsonl:1: field "chosen": the chat template renders the prompt differently/,
   );
 });
+
+Deno.test("conversational pairs are tokenized exactly as TRL 1.13's DPOTrainer tokenizes them (explicit and implicit prompt)", async () => {
+  const trl = JSON.parse(await Deno.readTextFile(`${CHAT}chat_trl_ids.json`));
+  for (const m of ["chat-qwen", "chat-gemma"]) {
+    const tok = await loadTokenizer(`${CHAT}${m}`);
+    for (const f of ["explicit", "implicit"]) {
+      const e = encodeDataset(await readDataset(`${CHAT}chat_${f}.jsonl`), tok);
+      const ours = (e.examples as { promptIds: number[]; chosenIds: number[]; rejectedIds: number[] }[]).map((x) => ({
+        prompt_ids: x.promptIds,
+        chosen_ids: x.chosenIds,
+        rejected_ids: x.rejectedIds,
+      }));
+      assert.deepEqual(ours, trl[m][f], `${m} ${f}`);
+    }
+  }
+});
