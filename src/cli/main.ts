@@ -12,10 +12,14 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
     summary: "runtime, ONNX Runtime and WebGPU report; the backend auto picks",
     load: () => import("./doctor.ts"),
   },
-  tokenize: { summary: "print the token ids of a text", load: () => import("./tokenize.ts") },
+  tokenize: { summary: "print the token ids of a text or a chat", load: () => import("./tokenize.ts") },
   score: { summary: "per-sequence log-probs of JSONL data", load: () => import("./score.ts") },
   train: { summary: "tune a LoRA adapter on preference data (EXO/DPO)", load: () => import("./train.ts") },
   generate: { summary: "sample completions, optionally with an adapter", load: () => import("./generate.ts") },
+  "export-trl": {
+    summary: "write the same training run as a TRL script (for GPUs)",
+    load: () => import("./export_trl.ts"),
+  },
   demo: { summary: "tune the bundled review model and show the effect", load: () => import("./demo.ts") },
   "ort-artifacts": {
     summary: "write (or --check) ONNX Runtime training artifacts for an adapter",

@@ -18,6 +18,9 @@ import { isInputError } from "./errors.ts";
 
 const HELP = `Usage: deno task cli train --model DIR --data FILE --out DIR [options]
 
+  --model DIR           model directory, or Hugging Face Hub id (org/name)
+  --revision REV        Hub branch, tag or commit (default main)
+
   --loss exo-pref|exo-rw|dpo-pref|dpo-rw   (default exo-pref)
   --beta F              beta_pi, TRL's beta (default 0.1)
   --beta-r F            reward temperature of the -rw losses (default 0.1)
@@ -78,6 +81,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions & { json: boolean; 
     strict: true,
     options: {
       model: { type: "string" },
+      revision: { type: "string" },
       data: { type: "string" },
       out: { type: "string" },
       loss: { type: "string" },
@@ -114,6 +118,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions & { json: boolean; 
   }
   return {
     model: values.model!,
+    revision: values.revision,
     data: values.data!,
     out: values.out!,
     loss: values.loss as LossKind | undefined,

@@ -52,8 +52,10 @@ import {
 
 /** Everything a training run takes. Only `model`, `data` and `out` are required. */
 export interface TrainOptions {
-  /** Model directory (Hugging Face format) or an already loaded model. */
+  /** Model directory (Hugging Face format), Hugging Face Hub id (`org/name`), or an already loaded model. */
   model: string | LoadedModel;
+  /** Branch, tag or commit when `model` is a Hub id (default `main`). */
+  revision?: string;
   /** JSONL preference data: pairs for the `*-pref` losses, reward groups for `*-rw`. */
   data: string;
   /** Output directory: the adapter, `metrics.jsonl`, `checkpoints/`. */
@@ -161,6 +163,7 @@ export class NonFiniteLossError extends Error {
 export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
   const r: ResolvedTrainOptions = {
     model: o.model,
+    revision: o.revision ?? "main",
     data: o.data,
     out: o.out,
     loss: o.loss ?? "exo-pref",
@@ -285,7 +288,9 @@ function hash(s: string): string {
 /** Loads and validates everything. Throws DataError / RangeError / Error before touching `out`. */
 async function prepare(options: TrainOptions, files: FileSource & FileSink): Promise<Prepared> {
   const o = resolveTrainOptions(options);
-  const model = typeof o.model === "string" ? await loadModel(o.model, files) : o.model;
+  const model = typeof o.model === "string"
+    ? await loadModel(o.model, files, { hub: { revision: o.revision } })
+    : o.model;
   const dataText = await files.readText(o.data);
   const wantKind = isRewardLoss(o.loss) ? "groups" : "pairs";
   // Validate the text already read for the fingerprint, rather than reading the file again.
@@ -320,7 +325,7 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
       alpha: o.loraAlpha ?? undefined,
       targetModules: o.target ?? undefined,
       useRslora: o.rslora,
-      baseModelNameOrPath: model.dir,
+      baseModelNameOrPath: model.hub?.repo ?? model.dir,
     });
     loraTargets(model.config, lora); // throws on unknown target names, before anything is written
     adapter = initLoraAdapter(model.config, lora, new Rng(o.seed));
@@ -352,7 +357,8 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
       }
     }
   }
-  return { o, model, examples, truncation: enc.truncation, warnings: ds.warnings, adapter, fingerprint, resume };
+  const warnings = [...ds.warnings, ...enc.warnings];
+  return { o, model, examples, truncation: enc.truncation, warnings, adapter, fingerprint, resume };
 }
 
 /**
