@@ -8,6 +8,8 @@
  */
 
 import process from "node:process";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { encodeDataset, type EncodedPair } from "../data/encode.ts";
 import { readDataset } from "../data/formats.ts";
@@ -17,6 +19,7 @@ import { loadModel } from "../models/load.ts";
 import { Generator } from "../generate/generator.ts";
 import { flag, integer, text } from "../options/table.ts";
 import { resolveBackend } from "../runtime/backend.ts";
+import { backendOption } from "../options/common.ts";
 import { Engine } from "../runtime/session.ts";
 import { evaluatePairs, type PairEvaluation, scorePairs } from "../train/evaluate.ts";
 import { TRAIN_OPTIONS, Trainer } from "../train/trainer.ts";
@@ -25,10 +28,17 @@ import { flagMessage, helpText, readFlags } from "./flags.ts";
 
 /** Samples 4 completions per prompt and scores them with VADER (the bundled data's oracle). */
 async function sampleRewards(gen: Generator, prompts: string[]): Promise<{ mean: number; texts: string[] }> {
-  // vader-sentiment is a dev dependency used by the demo only (the library does not need it).
-  const vader = (await import("vader-sentiment")).default as {
-    SentimentIntensityAnalyzer: { polarity_scores(text: string): { compound: number } };
-  };
+  // vader-sentiment is an optional dependency used by the demo only (the library does not need it).
+  let vader: { SentimentIntensityAnalyzer: { polarity_scores(text: string): { compound: number } } };
+  try {
+    vader = (await import("vader-sentiment")).default;
+  } catch (e) {
+    throw new Error(
+      `The demo scores samples with VADER, but vader-sentiment cannot be loaded (${
+        (e as Error).message
+      }): install it (npm i vader-sentiment), or reinstall exo-tune without --omit=optional`,
+    );
+  }
   const texts: string[] = [];
   let sum = 0;
   for (let i = 0; i < prompts.length; i += 16) {
@@ -42,11 +52,37 @@ async function sampleRewards(gen: Generator, prompts: string[]): Promise<{ mean:
   return { mean: sum / Math.max(1, texts.length), texts };
 }
 
-const root = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
+/**
+ * The package root, where the bundled model and data live: the nearest folder above this module
+ * with exo-tune's package.json. That is the repository root in a clone (`src/cli/` is two levels
+ * down) and `node_modules/exo-tune/` in an installed package (the compiled CLI sits in
+ * `dist/esm/src/cli/`, four levels down).
+ */
+function packageRoot(): string {
+  const here = new URL(".", import.meta.url);
+  if (here.protocol !== "file:") {
+    throw new Error(
+      `The demo needs the bundled review model, which is not available from ${here.origin}: run it from the npm package (npx exo-tune demo) or a clone (deno task demo)`,
+    );
+  }
+  let dir = fileURLToPath(here);
+  for (;;) {
+    try {
+      if (JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).name === "exo-tune") return dir;
+    } catch { /* no package.json here (or not ours): keep going up */ }
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`Cannot find exo-tune's package.json above ${fileURLToPath(here)}`);
+    dir = up;
+  }
+}
+
+/** A bundled file or folder (models/..., data/...) by its path in the package. */
+const bundled = (p: string) => join(packageRoot(), p);
 
 /** The demo's flags: the trainer's own for what it passes on (with the demo's defaults), and its own. */
 const FLAGS = {
-  backend: TRAIN_OPTIONS.backend,
+  // The demo also scores and samples on an inference engine: the runtime's backends, not ort-training.
+  backend: backendOption(),
   epochs: { ...TRAIN_OPTIONS.epochs, default: 2 },
   lr: { ...TRAIN_OPTIONS.lr, default: 1e-3 },
   maxSteps: TRAIN_OPTIONS.maxSteps,
@@ -88,16 +124,17 @@ export async function run(argv: string[]): Promise<number> {
     console.log(help());
     return 0;
   }
-  const out = values.out ?? root(`runs/demo-${stamp()}`);
+  // Relative to the working directory: an installed package's own folder is no place for runs.
+  const out = values.out ?? `runs/demo-${stamp()}`;
   const say = (s: string) => console.error(s);
   const t0 = performance.now();
   try {
     const files = localFiles();
-    const model = await loadModel(root("models/review-gpt2"), files);
-    const test = await readDataset(root("data/pairs-test.jsonl"), { files, vocabSize: model.config.vocabSize });
+    const model = await loadModel(bundled("models/review-gpt2"), files);
+    const test = await readDataset(bundled("data/pairs-test.jsonl"), { files, vocabSize: model.config.vocabSize });
     const enc = encodeDataset(test, model.tokenizer, { maxLength: model.config.maxPositions });
     const heldOut = enc.examples as EncodedPair[];
-    const promptFile = await readDataset(root("data/prompts-test.jsonl"), { files, kind: "prompts" });
+    const promptFile = await readDataset(bundled("data/prompts-test.jsonl"), { files, kind: "prompts" });
     const heldOutPrompts = promptFile.records.map((r) => r.prompt as string);
     const choice = await resolveBackend(values.backend);
     say(`exo-tune demo: EXO-pref LoRA on review-gpt2 (${(3.7).toFixed(1)}M params), backend ${choice.backend}`);
@@ -108,7 +145,7 @@ export async function run(argv: string[]): Promise<number> {
 
     const trainer = await Trainer.create({
       model,
-      data: root("data/pairs.jsonl"),
+      data: bundled("data/pairs.jsonl"),
       out,
       loss: "exo-pref",
       beta: 0.1,

@@ -1,23 +1,28 @@
 /**
- * `generate --model DIR [--adapter DIR] [--merge] --prompt STR [options]`: sample completions,
- * streamed to stdout (or one JSON object with `--json`).
+ * `generate --model M [--adapter DIR] [--merge] (--prompt STR | --chat FILE) [options]`: sample
+ * completions, streamed to stdout (or one JSON object with `--json`). `--chat FILE` (a JSON list of
+ * messages) goes through the model's chat template with the generation prompt, as transformers'
+ * text-generation pipeline does for instruction models (a final assistant message is continued).
  *
  * `--prompts FILE --out FILE` reads JSONL prompts (`{"prompt": ...}` or `{"prompt_ids": [...]}`,
  * other fields ignored) and writes the EXO reward-data format, one line per prompt:
  * `{"prompt", "completions": [K texts], "rewards": [K nulls]}` (or `prompt_ids` /
  * `completions_ids` for tokenized prompts, completion ids without the EOS), for a scorer to fill
- * in the rewards. The file is written atomically (temp file + rename), so an interrupted run leaves
+ * in the rewards. Conversational prompts (`{"prompt": [messages]}`) are templated and their
+ * completions written as assistant messages, TRL's conversational reward format. The file is written atomically (temp file + rename), so an interrupted run leaves
  * no half-written output.
  *
  * @module
  */
 
 import process from "node:process";
-import { readDataset } from "../data/formats.ts";
+import { isConversation, readDataset, validateMessages } from "../data/formats.ts";
+import { DataError } from "../data/jsonl.ts";
+import { applyChatTemplate, type ChatMessage } from "../models/chat_template.ts";
 import { localFiles } from "../io/files.ts";
 import { readAdapter } from "../lora/adapter.ts";
 import { loadModel } from "../models/load.ts";
-import { backendOption } from "../options/common.ts";
+import { backendOption, modelOption, revisionOption } from "../options/common.ts";
 import { flag, integer, list, number, OptionError, text } from "../options/table.ts";
 import { type GenerateOptions, Generator } from "../generate/generator.ts";
 import { isInputError } from "./errors.ts";
@@ -25,10 +30,16 @@ import { flagMessage, helpText, readFlags } from "./flags.ts";
 
 /** The command's flags. */
 const FLAGS = {
-  model: text({ required: true, metavar: "DIR", help: "Hugging Face model directory" }),
+  model: modelOption(),
+  revision: revisionOption(),
   adapter: text({ default: null, metavar: "DIR", defaultText: "the base model", help: "PEFT LoRA adapter to apply" }),
   merge: flag({ help: "fold the adapter into the weights (default: run it unmerged)" }),
   prompt: text({ default: null, help: "one prompt; the completion streams to stdout" }),
+  chat: text({
+    default: null,
+    metavar: "FILE",
+    help: 'a JSON list of {"role", "content"} messages, through the chat template',
+  }),
   prompts: text({ default: null, metavar: "FILE", help: 'JSONL prompts ({"prompt"} or {"prompt_ids"}); needs --out' }),
   out: text({
     default: null,
@@ -63,7 +74,10 @@ const FLAGS = {
 } as const;
 
 const usage = () =>
-  helpText("Usage: deno task cli generate --model DIR (--prompt STR | --prompts FILE --out FILE) [options]", FLAGS);
+  helpText(
+    "Usage: deno task cli generate --model M (--prompt STR | --chat FILE | --prompts FILE --out FILE) [options]",
+    FLAGS,
+  );
 
 /** Runs the command; returns the exit code (2 for bad options or input). */
 export async function run(argv: string[]): Promise<number> {
@@ -79,8 +93,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    if ((args.prompt === null) === (args.prompts === null)) {
-      throw new RangeError("Give exactly one of --prompt STR or --prompts FILE");
+    if ([args.prompt, args.chat, args.prompts].filter((a) => a !== null).length !== 1) {
+      throw new RangeError("Give exactly one of --prompt STR, --chat FILE or --prompts FILE");
     }
     if (args.prompts !== null && !args.out) throw new OptionError("prompts", "needs --out FILE");
     if (args.merge && !args.adapter) throw new OptionError("merge", "needs --adapter DIR");
@@ -104,7 +118,25 @@ export async function run(argv: string[]): Promise<number> {
     const batchSize = args.batchSize;
 
     const files = localFiles();
-    const model = await loadModel(args.model, files);
+    const model = await loadModel(args.model, files, { hub: { revision: args.revision } });
+    let chat: ChatMessage[] | null = null;
+    let chatIds: number[] | null = null;
+    if (args.chat !== null) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(await files.readText(args.chat));
+      } catch (e) {
+        if (!(e instanceof SyntaxError)) throw e;
+        throw new DataError({ file: args.chat, line: null, field: null }, `not valid JSON: ${e.message}`);
+      }
+      chat = validateMessages(parsed, args.chat);
+      // As transformers' pipeline: a final assistant message is continued, otherwise a new turn starts.
+      const continueFinal = chat[chat.length - 1].role === "assistant";
+      chatIds = applyChatTemplate(model.tokenizer, chat, {
+        addGenerationPrompt: !continueFinal,
+        continueFinalMessage: continueFinal,
+      });
+    }
     const adapter = args.adapter ? await readAdapter(args.adapter, files, model.config) : null;
     // Read and check the prompts before the sessions are built: bad data fails fast.
     const data = args.prompts !== null
@@ -122,15 +154,23 @@ export async function run(argv: string[]): Promise<number> {
       if (data) {
         const lines: string[] = [];
         const baseSeed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
-        const records = data.records as { line: number; prompt: string | number[] }[];
+        const records = data.records as { line: number; prompt: string | number[] | ChatMessage[] }[];
         for (let start = 0; start < records.length; start += batchSize) {
           const batch = records.slice(start, start + batchSize);
+          const prompts = batch.map((r) =>
+            isConversation(r.prompt)
+              ? applyChatTemplate(model.tokenizer, r.prompt, { addGenerationPrompt: true })
+              : r.prompt as string | number[]
+          );
           // Each batch draws from its own seed, derived from the run's (printed) seed.
-          const res = await generator.generate(batch.map((r) => r.prompt), { ...options, seed: baseSeed + start });
+          const res = await generator.generate(prompts, { ...options, seed: baseSeed + start });
           batch.forEach((rec, i) => {
             const seqs = res.sequences.filter((s) => s.prompt === i);
             const rewards = seqs.map(() => null);
-            if (typeof rec.prompt === "string") {
+            if (isConversation(rec.prompt)) {
+              const completions = seqs.map((s) => [{ role: "assistant", content: s.text }]);
+              lines.push(JSON.stringify({ prompt: rec.prompt, completions, rewards }));
+            } else if (typeof rec.prompt === "string") {
               lines.push(JSON.stringify({ prompt: rec.prompt, completions: seqs.map((s) => s.text), rewards }));
             } else {
               const ids = seqs.map((s) => (s.finishReason === "eos" ? s.tokenIds.slice(0, -1) : s.tokenIds));
@@ -143,11 +183,11 @@ export async function run(argv: string[]): Promise<number> {
         console.error(`wrote ${records.length} lines to ${args.out} (seed ${baseSeed})`);
         return 0;
       }
-      const prompt = args.prompt!;
+      const prompt = chatIds ?? args.prompt!;
       if (args.json) {
         const res = await generator.generate(prompt, options);
         console.log(JSON.stringify({
-          prompt,
+          prompt: chat ?? prompt,
           completions: res.sequences.map((s) => s.text),
           token_ids: res.sequences.map((s) => s.tokenIds),
           finish_reasons: res.sequences.map((s) => s.finishReason),

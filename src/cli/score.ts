@@ -1,5 +1,5 @@
 /**
- * `score --model DIR [--adapter DIR] --data FILE [--backend auto|webgpu|wasm] [--temperature F]
+ * `score --model M [--revision REV] [--adapter DIR] --data FILE [--backend auto|webgpu|wasm] [--temperature F]
  * [--batch-size N] [--json]`: log π(completion | prompt) of every completion in a JSONL file.
  *
  * Line formats (TRL's and the EXO code's), text or pre-tokenized:
@@ -22,14 +22,15 @@ import { Scorer, type ScoreSequence } from "../models/score.ts";
 import { DataError } from "../data/jsonl.ts";
 import { readDataset } from "../data/formats.ts";
 import { encodeDataset } from "../data/encode.ts";
-import { backendOption } from "../options/common.ts";
+import { backendOption, modelOption, revisionOption } from "../options/common.ts";
 import { flag, integer, number, text } from "../options/table.ts";
 import { isInputError } from "./errors.ts";
 import { flagMessage, helpText, readFlags, UsageError } from "./flags.ts";
 
 /** The command's flags. */
 const FLAGS = {
-  model: text({ required: true, metavar: "DIR", help: "Hugging Face model directory" }),
+  model: modelOption(),
+  revision: revisionOption(),
   adapter: text({ default: null, metavar: "DIR", defaultText: "the base model", help: "PEFT LoRA adapter to apply" }),
   data: text({
     required: true,
@@ -43,7 +44,7 @@ const FLAGS = {
   help: flag({ help: "show this help" }),
 } as const;
 
-const usage = () => helpText("Usage: deno task cli score --model DIR --data FILE [options]", FLAGS);
+const usage = () => helpText("Usage: deno task cli score --model M --data FILE [options]", FLAGS);
 
 /** One input line after encoding: which sequences it owns, and how to print them. */
 interface Encoded {
@@ -118,7 +119,7 @@ export async function run(argv: string[]): Promise<number> {
   const { temperature, batchSize } = values;
   let model: LoadedModel, data: Encoded[], scorer: Scorer;
   try {
-    model = await loadModel(values.model);
+    model = await loadModel(values.model, localFiles(), { hub: { revision: values.revision } });
     const read = await readData(values.data, model);
     data = read.data;
     if (read.truncated > 0) {

@@ -149,6 +149,22 @@ export function resolveOptions<Tbl extends OptionTable>(table: Tbl, input: Optio
   return out as ResolvedOptions<Tbl>;
 }
 
+/** The entries of `table` named by `keys`, in table order (a command that takes some of a table's options). */
+export function pickOptions<Tbl extends OptionTable, K extends keyof Tbl>(
+  table: Tbl,
+  keys: readonly K[],
+): Pick<Tbl, K> {
+  return Object.fromEntries(Object.entries(table).filter(([k]) => keys.includes(k as K))) as Pick<Tbl, K>;
+}
+
+/** The entries of `table` but those named by `keys` (a command to which some of a table's options do not apply). */
+export function omitOptions<Tbl extends OptionTable, K extends keyof Tbl>(
+  table: Tbl,
+  keys: readonly K[],
+): Omit<Tbl, K> {
+  return Object.fromEntries(Object.entries(table).filter(([k]) => !keys.includes(k as K))) as Omit<Tbl, K>;
+}
+
 /** The values of the fingerprinted options, in table order (what a resume must match). */
 export function fingerprintValues(
   table: OptionTable,

@@ -10,9 +10,9 @@
 import type { LoadedModel } from "../models/load.ts";
 import { adamw } from "../optim/adamw.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
-import { SCHEDULE_KINDS } from "../optim/schedule.ts";
+import { SCHEDULE_KINDS, type ScheduleKind } from "../optim/schedule.ts";
 import { sgd } from "../optim/sgd.ts";
-import { backendOption } from "../options/common.ts";
+import { revisionOption, trainBackendOption } from "../options/common.ts";
 import {
   choice,
   flag,
@@ -20,13 +20,15 @@ import {
   list,
   number,
   type OptionsInput,
+  type OptionSpec,
   type ResolvedOptions,
   resolveOptions,
   text,
   value,
 } from "../options/table.ts";
 import type { FileSink, FileSource } from "../io/files.ts";
-import { LOSS_KINDS } from "./preference_graph.ts";
+import type { TrainBackendPreference } from "../runtime/backend.ts";
+import { LOSS_KINDS, type LossKind } from "./preference_graph.ts";
 import type { ProgressSink } from "./progress.ts";
 
 /** The optimizers `optimizer` can name, each built from the resolved options. */
@@ -41,17 +43,59 @@ const isModel = (v: unknown) =>
     : "must be a model directory or a loaded model";
 
 /**
+ * The type of {@link TRAIN_OPTIONS}: each option's value type and whether it is required, defaulted
+ * or unset (null) when not given. Spelled out because JSR rejects inferred types in the public API
+ * ("slow types"); the table below must match it, so an entry that changes its type without this
+ * type is a compile error (a type alias, not an interface, so that it is an `OptionTable`), and {@link TrainOptions} / {@link ResolvedTrainOptions} follow it.
+ */
+export type TrainOptionTable = {
+  readonly model: OptionSpec<string | LoadedModel, "required">;
+  readonly revision: OptionSpec<string, "default">;
+  readonly data: OptionSpec<string, "required">;
+  readonly out: OptionSpec<string, "required">;
+  readonly loss: OptionSpec<LossKind, "default">;
+  readonly beta: OptionSpec<number, "default">;
+  readonly betaR: OptionSpec<number, "default">;
+  readonly epsilon: OptionSpec<number, "default">;
+  readonly logitTemperature: OptionSpec<number, "default">;
+  readonly loraR: OptionSpec<number, "default">;
+  readonly loraAlpha: OptionSpec<number, "unset">;
+  readonly target: OptionSpec<string[], "unset">;
+  readonly rslora: OptionSpec<boolean, "default">;
+  readonly initAdapter: OptionSpec<string, "unset">;
+  readonly optimizer: OptionSpec<keyof typeof OPTIMIZERS, "default">;
+  readonly lr: OptionSpec<number, "default">;
+  readonly weightDecay: OptionSpec<number, "default">;
+  readonly schedule: OptionSpec<ScheduleKind, "default">;
+  readonly warmupSteps: OptionSpec<number, "default">;
+  readonly batchSize: OptionSpec<number, "default">;
+  readonly gradAccum: OptionSpec<number, "default">;
+  readonly maxGradNorm: OptionSpec<number, "default">;
+  readonly epochs: OptionSpec<number, "default">;
+  readonly maxSteps: OptionSpec<number, "unset">;
+  readonly seed: OptionSpec<number, "default">;
+  readonly backend: OptionSpec<TrainBackendPreference, "default">;
+  readonly checkpointEvery: OptionSpec<number, "default">;
+  readonly resume: OptionSpec<boolean, "default">;
+};
+
+/**
  * Every training option. Keys are the library's names (`betaR`); flags are their kebab-case
  * (`--beta-r`). `fingerprint: false` marks what may change between a run and its resume.
  */
-export const TRAIN_OPTIONS = {
-  /** Model directory (Hugging Face format) or an already loaded model. */
+export const TRAIN_OPTIONS: TrainOptionTable = {
+  /** Model directory (Hugging Face format), Hugging Face Hub id (`org/name`), or an already loaded model. */
   model: value<string | LoadedModel>({
     required: true,
     metavar: "DIR",
-    help: "Hugging Face model directory",
+    help: "model directory, or Hugging Face Hub id (org/name)",
     check: isModel,
   }),
+  /**
+   * Branch, tag or commit when `model` is a Hub id. Not fingerprinted: the model's identity (its
+   * snapshot directory, named by commit) is, so `main` and the commit it points at resume alike.
+   */
+  revision: revisionOption(),
   /** JSONL preference data: pairs for the `*-pref` losses, reward groups for `*-rw`. */
   data: text({
     required: true,
@@ -82,8 +126,17 @@ export const TRAIN_OPTIONS = {
   }),
   /** alpha / sqrt(r) scaling (rsLoRA). */
   rslora: flag({ help: "alpha / sqrt(r) scaling" }),
-  /** Start from an existing PEFT adapter directory (its LoRA config wins over loraR/alpha/target). */
-  initAdapter: text({ default: null, metavar: "DIR", help: "start from an existing PEFT adapter" }),
+  /**
+   * Start from an existing PEFT adapter directory (its LoRA config wins over loraR/alpha/target),
+   * or an ORT training artifacts directory (src/ort_training/init_adapter.ts): with any backend its
+   * adapter is the start, and with `backend: "ort-training"` its own training model is trained.
+   */
+  initAdapter: text({
+    default: null,
+    metavar: "DIR",
+    help:
+      "start from an existing PEFT adapter or ORT training artifacts directory (with --backend ort-training, the directory's own training model is trained)",
+  }),
   /** The optimizer. */
   optimizer: choice(Object.keys(OPTIMIZERS) as (keyof typeof OPTIMIZERS)[], { default: "adamw", help: "optimizer" }),
   /** Peak learning rate. */
@@ -109,8 +162,14 @@ export const TRAIN_OPTIONS = {
   maxSteps: integer({ default: null, min: 1, defaultText: "all epochs", help: "stop after N updates" }),
   /** Seed of the adapter init and the batch order. */
   seed: integer({ default: 0, min: 0, help: "seed of the adapter init and the batch order" }),
-  /** Where the step graphs run. */
-  backend: backendOption(),
+  /**
+   * Where the step graphs run: `auto`, `webgpu`, `wasm`, or `ort-training` (ORT Web 1.19.2's
+   * TrainingSession on wasm, src/ort_training/; never chosen by `auto`; `initAdapter` may then be
+   * an ORT training artifacts directory, whose own training model is trained).
+   */
+  backend: trainBackendOption(
+    "where the step graphs run: auto picks WebGPU on a hardware adapter, else wasm; ort-training (never picked by auto) is ORT Web 1.19.2's TrainingSession on wasm",
+  ),
   /** Write a checkpoint every N updates (0: only at the end and on interruption). */
   checkpointEvery: integer({
     default: 0,
@@ -121,10 +180,7 @@ export const TRAIN_OPTIONS = {
   }),
   /** Continue from the newest checkpoint in `out/checkpoints`. */
   resume: flag({ help: "continue from the newest checkpoint in --out", fingerprint: false }),
-} as const;
-
-/** The table's type. */
-export type TrainOptionTable = typeof TRAIN_OPTIONS;
+};
 
 /** Everything a training run takes: the table's options (only `model`, `data`, `out` required) and its hooks. */
 export interface TrainOptions extends OptionsInput<TrainOptionTable> {

@@ -23,7 +23,7 @@ import { encodeDataset, type EncodedGroup, type EncodedPair, type TruncationStat
 import { type Dataset, validateAll } from "../data/formats.ts";
 import { DataError, type DataWarning } from "../data/jsonl.ts";
 import { type FileSink, type FileSource, joinPath, localFiles } from "../io/files.ts";
-import { initLoraAdapter, type LoraAdapter, readAdapter, validateAdapter, writeAdapter } from "../lora/adapter.ts";
+import { initLoraAdapter, type LoraAdapter, validateAdapter, writeAdapter } from "../lora/adapter.ts";
 import { createLoraConfig, type LoraConfig } from "../lora/config.ts";
 import { loraTargets } from "../lora/targets.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
@@ -47,6 +47,14 @@ import { buildPreferenceGraph, INPUT, isRewardLoss, type LossKind } from "./pref
 import { ProgressReporter, type ProgressSink } from "./progress.ts";
 import { compileStep } from "./step.ts";
 import { type Batch, StepRunner } from "./step_runner.ts";
+// The ort-training engine (src/ort_training/): chosen only by `--backend ort-training`, never by auto.
+import {
+  checkArtifactsDir,
+  isArtifactsDir,
+  ORT_TRAINING_BACKEND,
+  OrtTrainingRunner,
+  readInitAdapter,
+} from "../ort_training/mod.ts";
 
 export { type ResolvedTrainOptions, resolveTrainOptions, TRAIN_OPTIONS, type TrainOptions } from "./options.ts";
 
@@ -54,7 +62,7 @@ export { type ResolvedTrainOptions, resolveTrainOptions, TRAIN_OPTIONS, type Tra
 export interface TrainSummary {
   out: string;
   adapter: string;
-  backend: BackendName;
+  backend: BackendName | typeof ORT_TRAINING_BACKEND;
   backendReason: string;
   loss: LossKind;
   steps: number;
@@ -162,7 +170,9 @@ function hash(s: string): string {
 /** Loads and validates everything. Throws DataError / RangeError / Error before touching `out`. */
 async function prepare(options: TrainOptions, files: FileSource & FileSink): Promise<Prepared> {
   const o = resolveTrainOptions(options);
-  const model = typeof o.model === "string" ? await loadModel(o.model, files) : o.model;
+  const model = typeof o.model === "string"
+    ? await loadModel(o.model, files, { hub: { revision: o.revision } })
+    : o.model;
   const dataText = await files.readText(o.data);
   const wantKind = isRewardLoss(o.loss) ? "groups" : "pairs";
   // Validate the text already read for the fingerprint, rather than reading the file again.
@@ -181,19 +191,23 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
 
   let adapter: LoraAdapter;
   if (o.initAdapter) {
-    adapter = await readAdapter(o.initAdapter, files, model.config);
+    adapter = await readInitAdapter(o.initAdapter, files, model.config);
   } else {
     const lora = createLoraConfig(model.config, {
       r: o.loraR,
       alpha: o.loraAlpha ?? undefined,
       targetModules: o.target ?? undefined,
       useRslora: o.rslora,
-      baseModelNameOrPath: model.dir,
+      baseModelNameOrPath: model.hub?.repo ?? model.dir,
     });
     loraTargets(model.config, lora); // throws on unknown target names, before anything is written
     adapter = initLoraAdapter(model.config, lora, new Rng(o.seed));
   }
   validateAdapter(adapter, model.config, o.initAdapter ?? "new adapter");
+  // ort-training from an artifacts directory: its models are checked now, before anything is written.
+  if (o.backend === ORT_TRAINING_BACKEND && o.initAdapter && (await isArtifactsDir(o.initAdapter, files))) {
+    await checkArtifactsDir(o.initAdapter, files, adapter);
+  }
   const fingerprint = fingerprintOf(o, model, adapter.config, dataText);
   let resume: Checkpoint | null = null;
   if (!o.resume) {
@@ -225,7 +239,8 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
       }
     }
   }
-  return { o, model, examples, truncation: enc.truncation, warnings: ds.warnings, adapter, fingerprint, resume };
+  const warnings = [...ds.warnings, ...enc.warnings];
+  return { o, model, examples, truncation: enc.truncation, warnings, adapter, fingerprint, resume };
 }
 
 /**
@@ -341,7 +356,14 @@ export class Trainer {
     const { o, model, examples: ex, fingerprint } = this.#p;
     const files = this.#files;
     const t0 = performance.now();
-    const choice = await resolveBackend(o.backend);
+    // ort-training steps run on ORT 1.19.2's TrainingSession; the reference log-probs on wasm.
+    const choice = o.backend === ORT_TRAINING_BACKEND
+      ? {
+        backend: ORT_TRAINING_BACKEND,
+        reason: "ort-training requested (ORT Web 1.19.2 TrainingSession, wasm)",
+      } as const
+      : await resolveBackend(o.backend);
+    const ortTraining = choice.backend === ORT_TRAINING_BACKEND;
     this.#log(`backend: ${choice.backend} (${choice.reason})`);
     for (const w of this.warnings.slice(0, 10)) this.#log(`warning: ${w.message}`);
     if (this.warnings.length > 10) this.#log(`warning: ... ${this.warnings.length - 10} more`);
@@ -351,7 +373,7 @@ export class Trainer {
         `truncated ${tr.truncatedExamples} of ${tr.examples} examples to the model's ${tr.maxLength} positions`,
       );
     }
-    const engine = await Engine.create(choice.backend);
+    const engine = await Engine.create(choice.backend === ORT_TRAINING_BACKEND ? "wasm" : choice.backend);
 
     const resume = this.#p.resume;
     const adapter = resume ? resume.adapter : this.#p.adapter;
@@ -375,15 +397,17 @@ export class Trainer {
 
     // The graph and its serialized step hold a copy of every frozen weight: they live only inside
     // makeRunner, so they can be collected once ORT has its own copy.
+    const lossOptions = {
+      loss: o.loss,
+      betaPi: o.beta,
+      betaR: o.betaR,
+      eps: o.epsilon,
+      temperature: o.logitTemperature,
+      k: ex.kind === "groups" ? ex.k : undefined,
+    };
+    const schedule = lrSchedule({ kind: o.schedule, lr: o.lr, warmupSteps: o.warmupSteps, totalSteps });
     const makeRunner = () => {
-      const pg = buildPreferenceGraph(model, adapter.config, {
-        loss: o.loss,
-        betaPi: o.beta,
-        betaR: o.betaR,
-        eps: o.epsilon,
-        temperature: o.logitTemperature,
-        k: ex.kind === "groups" ? ex.k : undefined,
-      });
+      const pg = buildPreferenceGraph(model, adapter.config, lossOptions);
       const compiled = compileStep({
         graph: pg.graph,
         loss: pg.loss,
@@ -396,10 +420,25 @@ export class Trainer {
       });
       const params = new Map<string, Float32Array>();
       for (const [k, t] of adapter.tensors) params.set(k, t.data as Float32Array);
-      const schedule = lrSchedule({ kind: o.schedule, lr: o.lr, warmupSteps: o.warmupSteps, totalSteps });
       return StepRunner.create(engine, compiled, params, { lr: schedule });
     };
-    const runner = await makeRunner();
+    const runner = ortTraining
+      ? await OrtTrainingRunner.create({
+        model,
+        adapter,
+        loss: lossOptions,
+        optimizer,
+        lr: schedule,
+        totalSteps,
+        gradAccum: o.gradAccum,
+        // As the loop below cuts epochs: update j of an epoch takes what is left, at most gradAccum.
+        microBatches: (k) => Math.min(o.gradAccum, sampler.batchesPerEpoch - (k % updatesPerEpoch) * o.gradAccum),
+        maxGradNorm: o.maxGradNorm,
+        artifactsDir: o.initAdapter && (await isArtifactsDir(o.initAdapter, files)) ? o.initAdapter : null,
+        files,
+        log: this.#log,
+      })
+      : await makeRunner();
     if (resume) runner.importState({ step: resume.state.step, optimizer: optimizer.name, slots: resume.optimizer });
 
     let cursor: DataCursor = state ? state.cursor : { epoch: 0, batchIndex: 0 };

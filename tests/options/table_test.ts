@@ -16,7 +16,13 @@ import {
   resolveOptions,
   shown,
 } from "../../src/options/table.ts";
-import { BACKEND_PREFERENCES } from "../../src/runtime/backend.ts";
+import { backendOption } from "../../src/options/common.ts";
+import {
+  BACKEND_PREFERENCES,
+  type BackendPreference,
+  resolveBackend,
+  RUNTIME_BACKEND_PREFERENCES,
+} from "../../src/runtime/backend.ts";
 import {
   type ResolvedTrainOptions,
   resolveTrainOptions,
@@ -40,6 +46,7 @@ Deno.test("defaults: every option resolves to the documented default", () => {
   const r = resolveTrainOptions(BASE);
   assert.deepEqual(r, {
     ...BASE,
+    revision: "main",
     loss: "exo-pref",
     beta: 0.1,
     betaR: 0.1,
@@ -96,6 +103,7 @@ const BAD: [keyof typeof TRAIN_OPTIONS, unknown, string][] = [
   ["target", "c_attn", "must be a list of strings, got c_attn"],
   ["rslora", "yes", "must be true or false, got yes"],
   ["model", 3, "must be a model directory or a loaded model, got 3"],
+  ["revision", 3, "must be a string, got 3"],
 ];
 
 Deno.test("a bad value is refused naming the option in the library and the flag on the CLI", () => {
@@ -188,16 +196,34 @@ Deno.test("the fingerprint holds exactly the options that change a run's result"
   const r = resolveTrainOptions(BASE);
   const keys = fingerprintValues(TRAIN_OPTIONS, r).map(([k]) => k);
   // What may change on resume: where it runs, how often it checkpoints, and the resume flag itself;
-  // model, data and out enter the fingerprint as the model's identity, the data's hash and the directory.
-  const free = ["model", "data", "out", "backend", "checkpointEvery", "resume"];
+  // model, data and out enter the fingerprint as the model's identity, the data's hash and the
+  // directory, and the Hub revision through the model's identity (its snapshot, named by commit).
+  const free = ["model", "revision", "data", "out", "backend", "checkpointEvery", "resume"];
   assert.deepEqual(keys, Object.keys(TRAIN_OPTIONS).filter((k) => !free.includes(k)));
   const changed = fingerprintValues(TRAIN_OPTIONS, resolveTrainOptions({ ...BASE, gradAccum: 2 }));
   assert.notDeepEqual(changed, fingerprintValues(TRAIN_OPTIONS, r));
 });
 
-Deno.test("backend is checked against the runtime's list of backend names", () => {
+Deno.test("backend is checked against the runtime's list of backend names", async () => {
   assert.deepEqual(TRAIN_OPTIONS.backend.choices!(), BACKEND_PREFERENCES);
   for (const b of BACKEND_PREFERENCES) assert.equal(resolveTrainOptions({ ...BASE, backend: b }).backend, b);
+  // ort-training is the trainer's own engine: train takes it, the inference commands' tables do not,
+  // and resolveBackend (through which auto picks) refuses it.
+  assert.ok(BACKEND_PREFERENCES.includes("ort-training"));
+  assert.deepEqual(RUNTIME_BACKEND_PREFERENCES, BACKEND_PREFERENCES.filter((b) => b !== "ort-training"));
+  assert.equal(backendOption().check("ort-training"), `must be one of ${RUNTIME_BACKEND_PREFERENCES.join(", ")}`);
+  await assert.rejects(
+    () => resolveBackend("ort-training" as BackendPreference),
+    /^RangeError: ort-training is a training engine \(train --backend ort-training\); here use auto, webgpu, wasm$/,
+  );
+  assert.notEqual((await resolveBackend("auto")).backend, "ort-training");
+});
+
+Deno.test("--revision: one entry of the table, given to train and the commands that load a model by Hub id", () => {
+  const a = parseTrainArgs(["--model", "org/name", "--data", "d", "--out", "o", "--revision", "v2"]);
+  assert.equal(resolveTrainOptions(a).revision, "v2");
+  assert.equal(flagOf(TRAIN_OPTIONS, "revision"), "revision");
+  assert.equal(TRAIN_OPTIONS.revision.fingerprint, false);
 });
 
 Deno.test("a small table of its own: required, unset and defaulted options; custom namers", () => {
