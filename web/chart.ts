@@ -1,0 +1,93 @@
+/**
+ * The live training chart: SVG, redrawn from the metrics rows on every update. SVG rather than a
+ * canvas because a WebGPU page on a software adapter (Chromium's SwiftShader) cannot draw to
+ * canvases reliably, and SVG stays sharp, is cheap at a few thousand points and can be inspected
+ * (each series is one `<polyline data-series=...>`).
+ *
+ * @module
+ */
+
+import type { MetricsRow } from "./protocol.ts";
+
+const NS = "http://www.w3.org/2000/svg";
+
+/** One panel: the series it plots (metric name, color) and an optional fixed y range. */
+interface Panel {
+  title: string;
+  series: { key: string; color: string; label: string }[];
+  range?: [number, number];
+}
+
+const PANELS: Panel[] = [
+  { title: "loss", series: [{ key: "loss", color: "#c0392b", label: "loss" }] },
+  {
+    title: "rewards",
+    series: [
+      { key: "rewards/accuracies", color: "#2471a3", label: "accuracies" },
+      { key: "rewards/margins", color: "#229954", label: "margins" },
+    ],
+  },
+];
+
+function el(name: string, attrs: Record<string, string | number>, text?: string): SVGElement {
+  const e = document.createElementNS(NS, name);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function fmt(v: number): string {
+  const a = Math.abs(v);
+  return a !== 0 && (a < 1e-2 || a >= 1e4) ? v.toExponential(1) : v.toFixed(a < 1 ? 3 : 2);
+}
+
+/** Redraws `svg` (viewBox 720 x 260) from `rows`, steps on x; `totalSteps` fixes the x range when known. */
+export function drawChart(svg: SVGSVGElement, rows: readonly MetricsRow[], totalSteps: number | null): void {
+  const W = 720, H = 260, pad = { l: 54, r: 12, t: 24, b: 28 };
+  const panelW = (W - 20) / PANELS.length;
+  svg.replaceChildren();
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  const maxStep = Math.max(totalSteps ?? 0, ...rows.map((r) => r.step), 1);
+  PANELS.forEach((panel, pi) => {
+    const x0 = pi * (panelW + 20) + pad.l, x1 = pi * (panelW + 20) + panelW - pad.r;
+    const y0 = H - pad.b, y1 = pad.t;
+    const values = rows.flatMap((r) => panel.series.map((s) => r[s.key]).filter((v) => Number.isFinite(v)));
+    let [lo, hi] = panel.range ?? [Math.min(...values, 0), Math.max(...values, 0)];
+    if (!(hi > lo)) [lo, hi] = [lo - 1, hi + 1];
+    const sx = (step: number) => x0 + (x1 - x0) * (step / maxStep);
+    const sy = (v: number) => y0 - (y0 - y1) * ((v - lo) / (hi - lo));
+    const g = el("g", { "data-panel": panel.title });
+    g.append(
+      el("rect", { x: x0, y: y1, width: x1 - x0, height: y0 - y1, fill: "#fafafa", stroke: "#ccc" }),
+      el("text", { x: x0, y: y1 - 8, "font-size": 13, "font-weight": 600 }, panel.title),
+      el("text", { x: x0 - 6, y: y1 + 10, "font-size": 11, "text-anchor": "end" }, fmt(hi)),
+      el("text", { x: x0 - 6, y: y0, "font-size": 11, "text-anchor": "end" }, fmt(lo)),
+      el("text", { x: x0, y: y0 + 16, "font-size": 11 }, "0"),
+      el("text", { x: x1, y: y0 + 16, "font-size": 11, "text-anchor": "end" }, `step ${maxStep}`),
+    );
+    if (lo < 0 && hi > 0) {
+      g.append(el("line", { x1: x0, x2: x1, y1: sy(0), y2: sy(0), stroke: "#ddd", "stroke-dasharray": "3 3" }));
+    }
+    panel.series.forEach((s, si) => {
+      const pts = rows.filter((r) => Number.isFinite(r[s.key])).map((r) =>
+        `${sx(r.step).toFixed(1)},${sy(r[s.key]).toFixed(1)}`
+      );
+      g.append(
+        el("polyline", {
+          "data-series": s.key,
+          "data-points": pts.length,
+          points: pts.join(" "),
+          fill: "none",
+          stroke: s.color,
+          "stroke-width": 2,
+        }),
+        el("text", { x: x1 - 4 - si * 90, y: y1 - 8, "font-size": 11, fill: s.color, "text-anchor": "end" }, s.label),
+      );
+      const last = rows.findLast((r) => Number.isFinite(r[s.key]));
+      if (last) {
+        g.append(el("circle", { cx: sx(last.step), cy: sy(last[s.key]), r: 3, fill: s.color }));
+      }
+    });
+    svg.append(g);
+  });
+}
