@@ -41,9 +41,16 @@ export async function buildWeb(distDir = "dist", outDir = `${distDir}/web`): Pro
     logLevel: "warning",
   };
   await esbuild.build({ ...common, entryPoints: ["web/app.ts"], outfile: `${outDir}/app.js` });
-  await esbuild.build({ ...common, entryPoints: ["web/worker.ts"], outfile: `${outDir}/worker.js`, plugins: [libraryAsBundle] });
+  await esbuild.build({
+    ...common,
+    entryPoints: ["web/worker.ts"],
+    outfile: `${outDir}/worker.js`,
+    plugins: [libraryAsBundle],
+  });
   for (const f of ["index.html", "style.css"]) await copyFile(`web/${f}`, `${outDir}/${f}`);
-  for (const f of ["exo-tune.js", "exo-tune.js.map", ...ORT_WASM_FILES]) await copyFile(`${distDir}/${f}`, `${outDir}/${f}`);
+  for (const f of ["exo-tune.js", "exo-tune.js.map", ...ORT_WASM_FILES]) {
+    await copyFile(`${distDir}/${f}`, `${outDir}/${f}`);
+  }
   await cp("models/review-gpt2", `${outDir}/models/review-gpt2`, { recursive: true });
   await mkdir(`${outDir}/data`, { recursive: true });
   await copyFile("data/pairs.jsonl", `${outDir}/data/pairs.jsonl`);

@@ -146,7 +146,9 @@ if (import.meta.main) {
   try {
     await Deno.stat(`${values.dir}/index.html`);
   } catch {
-    console.error(`${values.dir}/index.html not found: run \`deno task build\` first (it writes the page to dist/web/)`);
+    console.error(
+      `${values.dir}/index.html not found: run \`deno task build\` first (it writes the page to dist/web/)`,
+    );
     Deno.exit(2);
   }
   const s = await serve({ root: values.dir, port, hostname: values.host });

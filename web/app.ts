@@ -35,6 +35,8 @@ const state = {
   modelReady: false,
   dataReady: false,
   urls: [] as string[],
+  /** What the page saw at the end of each run (backend, speed), kept over the stored runs' listing. */
+  ended: {} as Record<string, string>,
 };
 
 const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "exo-tune-trainer" });
@@ -103,7 +105,7 @@ function showRun(run: RunInfo): void {
   redraw();
   $("progress-text").textContent = `step ${run.metrics.at(-1)?.step ?? 0}/${run.meta.options.maxSteps}`;
   if (run.finished) {
-    $("run-status").textContent = `Run ${run.meta.id} finished (${run.meta.dataName})`;
+    $("run-status").textContent = state.ended[run.meta.id] ?? `Run ${run.meta.id} finished (${run.meta.dataName})`;
     send({ type: "adapter", id: run.meta.id });
   } else if (run.checkpointStep !== null) {
     $("run-status").textContent =
@@ -118,7 +120,9 @@ function showRun(run: RunInfo): void {
 function showDownloads(id: string, config: string, safetensors: Uint8Array): void {
   for (const u of state.urls) URL.revokeObjectURL(u);
   const a = URL.createObjectURL(new Blob([config], { type: "application/json" }));
-  const b = URL.createObjectURL(new Blob([safetensors as Uint8Array<ArrayBuffer>], { type: "application/octet-stream" }));
+  const b = URL.createObjectURL(
+    new Blob([safetensors as Uint8Array<ArrayBuffer>], { type: "application/octet-stream" }),
+  );
   state.urls = [a, b];
   $<HTMLAnchorElement>("dl-config").href = a;
   $<HTMLAnchorElement>("dl-weights").href = b;
@@ -155,9 +159,9 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
       break;
     case "model":
       state.modelReady = true;
-      $("model-status").textContent = `${m.label}: ${m.arch}, ${(m.parameters / 1e6).toFixed(2)}M parameters, vocab ${
-        m.vocabSize
-      } (loaded in ${m.seconds.toFixed(1)} s)`;
+      $("model-status").textContent = `${m.label}: ${m.arch}, ${
+        (m.parameters / 1e6).toFixed(2)
+      }M parameters, vocab ${m.vocabSize} (loaded in ${m.seconds.toFixed(1)} s)`;
       showError("model-error", null);
       break;
     case "data":
@@ -200,7 +204,8 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
       state.running = false;
       $("run-status").textContent = m.interrupted
         ? `Stopped at step ${m.steps}: checkpoint stored; Resume continues from it (also after a reload)`
-        : `Finished ${m.steps} steps on ${m.backend}, ${m.tokensPerSecond.toFixed(0)} tokens/s`;
+        : `Run ${m.id}: finished ${m.steps} steps on ${m.backend}, ${m.tokensPerSecond.toFixed(0)} tokens/s`;
+      if (!m.interrupted) state.ended[m.id] = $("run-status").textContent!;
       $("run-status").dataset.state = m.interrupted ? "stopped" : "finished";
       send({ type: "runs" });
       break;
@@ -268,7 +273,9 @@ function wire(): void {
   };
   $("opt-backend").onchange = () => send({ type: "backend", preference: options().backend });
   const threads = $<HTMLSelectElement>("opt-threads");
-  if (![...threads.options].some((o) => o.value === String(threadCount()))) threads.add(new Option(String(threadCount())));
+  if (![...threads.options].some((o) => o.value === String(threadCount()))) {
+    threads.add(new Option(String(threadCount())));
+  }
   threads.value = String(threadCount());
   threads.onchange = () => {
     params.set("threads", threads.value);
@@ -276,6 +283,7 @@ function wire(): void {
   };
   $("train").onclick = () => {
     showError("train-error", null);
+    delete $("run-status").dataset.state;
     state.running = true;
     state.rows = [];
     redraw();
@@ -285,6 +293,7 @@ function wire(): void {
   $("stop").onclick = () => send({ type: "stop" });
   $("resume").onclick = () => {
     showError("train-error", null);
+    delete $("run-status").dataset.state;
     state.running = true;
     send({ type: "resume", id: $("resume").dataset.run! });
     refreshButtons();

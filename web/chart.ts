@@ -14,19 +14,14 @@ const NS = "http://www.w3.org/2000/svg";
 /** One panel: the series it plots (metric name, color) and an optional fixed y range. */
 interface Panel {
   title: string;
-  series: { key: string; color: string; label: string }[];
+  series: { key: string; color: string }[];
   range?: [number, number];
 }
 
 const PANELS: Panel[] = [
-  { title: "loss", series: [{ key: "loss", color: "#c0392b", label: "loss" }] },
-  {
-    title: "rewards",
-    series: [
-      { key: "rewards/accuracies", color: "#2471a3", label: "accuracies" },
-      { key: "rewards/margins", color: "#229954", label: "margins" },
-    ],
-  },
+  { title: "loss", series: [{ key: "loss", color: "#c0392b" }] },
+  { title: "rewards/accuracies", series: [{ key: "rewards/accuracies", color: "#2471a3" }], range: [0, 1] },
+  { title: "rewards/margins", series: [{ key: "rewards/margins", color: "#229954" }] },
 ];
 
 function el(name: string, attrs: Record<string, string | number>, text?: string): SVGElement {
@@ -41,15 +36,15 @@ function fmt(v: number): string {
   return a !== 0 && (a < 1e-2 || a >= 1e4) ? v.toExponential(1) : v.toFixed(a < 1 ? 3 : 2);
 }
 
-/** Redraws `svg` (viewBox 720 x 260) from `rows`, steps on x; `totalSteps` fixes the x range when known. */
+/** Redraws `svg` (viewBox 900 x 240) from `rows`, steps on x; `totalSteps` fixes the x range when known. */
 export function drawChart(svg: SVGSVGElement, rows: readonly MetricsRow[], totalSteps: number | null): void {
-  const W = 720, H = 260, pad = { l: 54, r: 12, t: 24, b: 28 };
-  const panelW = (W - 20) / PANELS.length;
+  const W = 900, H = 240, pad = { l: 46, r: 8, t: 24, b: 28 };
+  const gap = 16, panelW = (W - gap * (PANELS.length - 1)) / PANELS.length;
   svg.replaceChildren();
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   const maxStep = Math.max(totalSteps ?? 0, ...rows.map((r) => r.step), 1);
   PANELS.forEach((panel, pi) => {
-    const x0 = pi * (panelW + 20) + pad.l, x1 = pi * (panelW + 20) + panelW - pad.r;
+    const x0 = pi * (panelW + gap) + pad.l, x1 = pi * (panelW + gap) + panelW - pad.r;
     const y0 = H - pad.b, y1 = pad.t;
     const values = rows.flatMap((r) => panel.series.map((s) => r[s.key]).filter((v) => Number.isFinite(v)));
     let [lo, hi] = panel.range ?? [Math.min(...values, 0), Math.max(...values, 0)];
@@ -68,7 +63,7 @@ export function drawChart(svg: SVGSVGElement, rows: readonly MetricsRow[], total
     if (lo < 0 && hi > 0) {
       g.append(el("line", { x1: x0, x2: x1, y1: sy(0), y2: sy(0), stroke: "#ddd", "stroke-dasharray": "3 3" }));
     }
-    panel.series.forEach((s, si) => {
+    for (const s of panel.series) {
       const pts = rows.filter((r) => Number.isFinite(r[s.key])).map((r) =>
         `${sx(r.step).toFixed(1)},${sy(r[s.key]).toFixed(1)}`
       );
@@ -81,13 +76,15 @@ export function drawChart(svg: SVGSVGElement, rows: readonly MetricsRow[], total
           stroke: s.color,
           "stroke-width": 2,
         }),
-        el("text", { x: x1 - 4 - si * 90, y: y1 - 8, "font-size": 11, fill: s.color, "text-anchor": "end" }, s.label),
       );
       const last = rows.findLast((r) => Number.isFinite(r[s.key]));
       if (last) {
-        g.append(el("circle", { cx: sx(last.step), cy: sy(last[s.key]), r: 3, fill: s.color }));
+        g.append(
+          el("circle", { cx: sx(last.step), cy: sy(last[s.key]), r: 3, fill: s.color }),
+          el("text", { x: x1 - 4, y: y1 - 8, "font-size": 11, fill: s.color, "text-anchor": "end" }, fmt(last[s.key])),
+        );
       }
-    });
+    }
     svg.append(g);
   });
 }

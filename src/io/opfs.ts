@@ -4,7 +4,8 @@
  *
  * Writes are atomic: the bytes go to a temporary file beside the target, which is then moved onto
  * it (`FileSystemFileHandle.move`, which replaces an existing file), so a reader never sees a
- * half-written file. OPFS cannot move a directory (Chromium 156 has `move()` on files only), so
+ * half-written file (a read racing the move itself may find no file for that instant, as observed in
+ * Chromium 156; it never finds part of one). OPFS cannot move a directory (Chromium 156 has `move()` on files only), so
  * {@link FileSink.rename} of a directory moves its files one by one under a journal: the journal
  * (`.exo-tune-rename.json` in the sink's root, itself written atomically) names the move before it
  * starts and is removed when it ends; a sink that finds a journal (a tab closed mid-move) finishes
@@ -136,13 +137,18 @@ export function opfsFiles(base: string | FileSystemDirectoryHandle = ""): FileSo
 
   const files: FileSource & FileSink = {
     async readBytes(path) {
-      try {
-        const { dir, name } = await parentOf(path, false);
-        const file = await (await dir.getFileHandle(name)).getFile();
-        return new Uint8Array(await file.arrayBuffer());
-      } catch (e) {
-        if (isNotFound(e)) throw new Error(`File not found: ${path}`);
-        throw e;
+      for (let attempt = 1;; attempt++) {
+        try {
+          const { dir, name } = await parentOf(path, false);
+          const file = await (await dir.getFileHandle(name)).getFile();
+          return new Uint8Array(await file.arrayBuffer());
+        } catch (e) {
+          if (isNotFound(e)) throw new Error(`File not found: ${path}`);
+          // A write that replaced the file between getFile() and the read makes the old File
+          // unreadable: read again, which gets the new bytes.
+          if ((e as { name?: string }).name === "NotReadableError" && attempt < 5) continue;
+          throw e;
+        }
       }
     },
     async readText(path) {
@@ -253,7 +259,11 @@ async function moveTree(root: FileSystemDirectoryHandle, from: string[], to: str
       const f = handle as WritableFile;
       if (f.move) await f.move(dst, name);
       else {
-        await writeInto(await dst.getFileHandle(name, { create: true }) as WritableFile, new Uint8Array(await (await f.getFile()).arrayBuffer()), false);
+        await writeInto(
+          await dst.getFileHandle(name, { create: true }) as WritableFile,
+          new Uint8Array(await (await f.getFile()).arrayBuffer()),
+          false,
+        );
         await src.removeEntry(name);
       }
     }
