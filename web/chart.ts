@@ -10,18 +10,33 @@
 import type { MetricsRow } from "./protocol.ts";
 
 const NS = "http://www.w3.org/2000/svg";
+/** Steps in the moving average drawn over each series. */
+const SMOOTHING = 10;
 
-/** One panel: the series it plots (metric name, color) and an optional fixed y range. */
+/** The mean of each value and up to `n - 1` before it. */
+export function movingAverage(xs: readonly number[], n: number): number[] {
+  let sum = 0;
+  return xs.map((x, i) => {
+    sum += x - (i >= n ? xs[i - n] : 0);
+    return sum / Math.min(i + 1, n);
+  });
+}
+
+/**
+ * One panel: the series it plots (metric name, color), an optional fixed y range, and whether 0 is
+ * kept in view (margins: the sign matters; loss: the shape matters).
+ */
 interface Panel {
   title: string;
   series: { key: string; color: string }[];
   range?: [number, number];
+  zero?: boolean;
 }
 
 const PANELS: Panel[] = [
   { title: "loss", series: [{ key: "loss", color: "#c0392b" }] },
   { title: "rewards/accuracies", series: [{ key: "rewards/accuracies", color: "#2471a3" }], range: [0, 1] },
-  { title: "rewards/margins", series: [{ key: "rewards/margins", color: "#229954" }] },
+  { title: "rewards/margins", series: [{ key: "rewards/margins", color: "#229954" }], zero: true },
 ];
 
 function el(name: string, attrs: Record<string, string | number>, text?: string): SVGElement {
@@ -47,8 +62,10 @@ export function drawChart(svg: SVGSVGElement, rows: readonly MetricsRow[], total
     const x0 = pi * (panelW + gap) + pad.l, x1 = pi * (panelW + gap) + panelW - pad.r;
     const y0 = H - pad.b, y1 = pad.t;
     const values = rows.flatMap((r) => panel.series.map((s) => r[s.key]).filter((v) => Number.isFinite(v)));
-    let [lo, hi] = panel.range ?? [Math.min(...values, 0), Math.max(...values, 0)];
+    const z = panel.zero ? [0] : [];
+    let [lo, hi] = panel.range ?? [Math.min(...values, ...z), Math.max(...values, ...z)];
     if (!(hi > lo)) [lo, hi] = [lo - 1, hi + 1];
+    if (!panel.range) [lo, hi] = [lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)];
     const sx = (step: number) => x0 + (x1 - x0) * (step / maxStep);
     const sy = (v: number) => y0 - (y0 - y1) * ((v - lo) / (hi - lo));
     const g = el("g", { "data-panel": panel.title });
@@ -64,9 +81,11 @@ export function drawChart(svg: SVGSVGElement, rows: readonly MetricsRow[], total
       g.append(el("line", { x1: x0, x2: x1, y1: sy(0), y2: sy(0), stroke: "#ddd", "stroke-dasharray": "3 3" }));
     }
     for (const s of panel.series) {
-      const pts = rows.filter((r) => Number.isFinite(r[s.key])).map((r) =>
-        `${sx(r.step).toFixed(1)},${sy(r[s.key]).toFixed(1)}`
-      );
+      const finite = rows.filter((r) => Number.isFinite(r[s.key]));
+      const pts = finite.map((r) => `${sx(r.step).toFixed(1)},${sy(r[s.key]).toFixed(1)}`);
+      // Per-step values are noisy (one batch each): the raw series light, a moving average over it.
+      const smooth = movingAverage(finite.map((r) => r[s.key]), SMOOTHING);
+      const spts = finite.map((r, i) => `${sx(r.step).toFixed(1)},${sy(smooth[i]).toFixed(1)}`);
       g.append(
         el("polyline", {
           "data-series": s.key,
@@ -74,9 +93,19 @@ export function drawChart(svg: SVGSVGElement, rows: readonly MetricsRow[], total
           points: pts.join(" "),
           fill: "none",
           stroke: s.color,
-          "stroke-width": 2,
+          "stroke-opacity": finite.length > SMOOTHING ? 0.35 : 1,
+          "stroke-width": finite.length > SMOOTHING ? 1 : 2,
         }),
       );
+      if (finite.length > SMOOTHING) {
+        g.append(el("polyline", {
+          "data-series": `${s.key} (mean of ${SMOOTHING})`,
+          points: spts.join(" "),
+          fill: "none",
+          stroke: s.color,
+          "stroke-width": 2,
+        }));
+      }
       const last = rows.findLast((r) => Number.isFinite(r[s.key]));
       if (last) {
         g.append(
