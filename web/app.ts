@@ -18,13 +18,13 @@ const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getEleme
 const input = (id: string) => $<HTMLInputElement>(id);
 
 /**
- * wasm threads: the `threads` parameter, else 2 when the page is cross-origin isolated (threads
- * need SharedArrayBuffer) and the device has 2+ cores, else 1.
+ * wasm threads: the `threads` parameter, else the cores (at most 4, ORT's own cap) when the page is
+ * cross-origin isolated (threads need SharedArrayBuffer), else 1.
  */
 function threadCount(): number {
   const p = Number(params.get("threads"));
   if (Number.isInteger(p) && p >= 1) return p;
-  return crossOriginIsolated && navigator.hardwareConcurrency >= 2 ? 2 : 1;
+  return crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
 }
 
 const state = {
@@ -33,6 +33,8 @@ const state = {
   runId: null as string | null,
   running: false,
   modelReady: false,
+  /** The model the Worker holds (a failed load keeps the previous one). */
+  modelLabel: null as string | null,
   dataReady: false,
   urls: [] as string[],
   /** What the page saw at the end of each run (backend, speed), kept over the stored runs' listing. */
@@ -159,6 +161,7 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
       break;
     case "model":
       state.modelReady = true;
+      state.modelLabel = m.label;
       $("model-status").textContent = `${m.label}: ${m.arch}, ${
         (m.parameters / 1e6).toFixed(2)
       }M parameters, vocab ${m.vocabSize} (loaded in ${m.seconds.toFixed(1)} s)`;
@@ -223,8 +226,10 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
       break;
     }
     case "error":
-      if (m.where === "model") showError("model-error", m.message);
-      else if (m.where === "data") showError("data-error", m.message);
+      if (m.where === "model") {
+        showError("model-error", m.message);
+        state.modelReady = state.modelLabel !== null; // the Worker keeps the model it had
+      } else if (m.where === "data") showError("data-error", m.message);
       else {
         showError("train-error", m.message);
         if (m.where === "train") state.running = false;

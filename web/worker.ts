@@ -20,12 +20,12 @@ import {
   type LoadedModel,
   loadModel,
   opfsFiles,
+  readAdapter,
   resolveBackend,
   Trainer,
   urlFiles,
   validateAll,
 } from "../mod.ts";
-import { readAdapter } from "../mod.ts";
 import type { FromWorker, MetricsRow, ModelSource, RunInfo, RunMeta, RunOptions, ToWorker } from "./protocol.ts";
 
 const scope = globalThis as unknown as {
@@ -320,7 +320,13 @@ const WHERE: Record<ToWorker["type"], Extract<FromWorker, { type: "error" }>["wh
   "clear-runs": "runtime",
 };
 
-// Messages are handled one at a time, in order ("stop" jumps the queue: it must reach a running train).
+/**
+ * Messages that need not wait for a running training: "stop" must reach it, and a new data file or
+ * backend choice is checked at once (a run has its own copy of its data and options).
+ */
+const UNQUEUED = new Set<ToWorker["type"]>(["stop", "set-data", "backend"]);
+
+// Other messages are handled one at a time, in order.
 let queue: Promise<void> = Promise.resolve();
 scope.onmessage = (e) => {
   const m = e.data;
@@ -328,6 +334,6 @@ scope.onmessage = (e) => {
     handle(m).catch((err: unknown) => {
       post({ type: "error", where: WHERE[m.type], message: err instanceof Error ? err.message : String(err) });
     });
-  if (m.type === "stop") void run();
+  if (UNQUEUED.has(m.type)) void run();
   else queue = queue.then(run);
 };

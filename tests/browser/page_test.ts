@@ -18,6 +18,7 @@ import {
   browserAvailable,
   openSession,
   pageUrl,
+  ROOT,
   type Session,
   setOptions,
   text,
@@ -98,10 +99,18 @@ async function finishedRunId(page: Page): Promise<string> {
   return await page.$eval("#downloads", (e) => (e as HTMLElement).dataset.run!);
 }
 
-async function trainAndCompare(s: Session, backend: "wasm" | "webgpu", threads: number, tol: number, label: string) {
+async function trainAndCompare(
+  s: Session,
+  backend: "wasm" | "webgpu",
+  threads: number,
+  tol: number,
+  label: string,
+  before?: (page: Page) => Promise<void>,
+) {
   const { page } = s;
   await page.goto(pageUrl(s, pageParams(threads)));
   await waitReady(page);
+  await before?.(page);
   await setOptions(page, formOptions(backend, SPEC));
   await page.click("#train");
   assert.equal(await waitRunEnd(page, 400_000), "finished");
@@ -130,7 +139,24 @@ Deno.test(
   async () => {
     const s = await openSession();
     try {
-      await trainAndCompare(s, "wasm", 2, WASM_TOL, "wasm-2-threads");
+      await trainAndCompare(s, "wasm", 2, WASM_TOL, "wasm-2-threads", async (page) => {
+        // A URL that is no model directory: the error shows, the model loaded before stays.
+        const status = await text(page, "#model-status");
+        await page.fill("#model-url", "fixtures/no-such-model");
+        await page.click("#model-load");
+        const err = await page.waitForSelector("#model-error:not([hidden])", { timeout: 30_000 });
+        assert.match((await err.textContent())!, /no-such-model\/config\.json not found/);
+        assert.equal(await text(page, "#model-status"), status);
+        await waitReady(page);
+        // The same model picked as a local folder (what the run below trains).
+        await page.setInputFiles("#model-folder", `${ROOT}/tests/fixtures/${SPEC.model}`);
+        await page.waitForFunction(
+          (name) => document.getElementById("model-status")!.textContent!.startsWith(`${name}: gpt2`),
+          SPEC.model,
+          { timeout: 30_000 },
+        );
+        await waitReady(page);
+      });
       const page = s.page;
       assert.match(await text(page, "#log"), /cross-origin isolated true, wasm threads 2/);
       await page.click("#samples");
