@@ -162,6 +162,7 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
     case "model":
       state.modelReady = true;
       state.modelLabel = m.label;
+      if (m.kind === "url") input("model-url").value = m.label; // e.g. a resumed run's model
       $("model-status").textContent = `${m.label}: ${m.arch}, ${
         (m.parameters / 1e6).toFixed(2)
       }M parameters, vocab ${m.vocabSize} (loaded in ${m.seconds.toFixed(1)} s)`;

@@ -65,7 +65,15 @@ export type ToWorker =
 export type FromWorker =
   | { type: "ready"; crossOriginIsolated: boolean; threads: number; hardwareConcurrency: number }
   | { type: "backend"; backend: string; reason: string }
-  | { type: "model"; label: string; arch: string; parameters: number; vocabSize: number; seconds: number }
+  | {
+    type: "model";
+    kind: ModelSource["kind"];
+    label: string;
+    arch: string;
+    parameters: number;
+    vocabSize: number;
+    seconds: number;
+  }
   | { type: "data"; name: string; pairs: number; warnings: string[] }
   | { type: "run-started"; meta: RunMeta; resumedFromStep: number | null; metrics: MetricsRow[] }
   | { type: "log"; line: string }

@@ -85,6 +85,7 @@ async function loadModelFrom(source: ModelSource): Promise<void> {
   for (const t of m.weights.values()) parameters += t.data.length;
   post({
     type: "model",
+    kind: source.kind,
     label,
     arch: m.config.arch,
     parameters,
