@@ -47,7 +47,7 @@ export async function browserAvailable(): Promise<boolean> {
   return true;
 }
 
-/** A served page and a browser with a fresh profile (so OPFS starts empty). */
+/** A served page and a browser with a fresh profile (Playwright's temporary one: OPFS starts empty). */
 export interface Session {
   server: StaticServer;
   browser: Browser;
@@ -60,7 +60,6 @@ export interface Session {
 
 export async function openSession(): Promise<Session> {
   const server = await serve({ root: `${ROOT}/dist/web`, port: 0, mounts: { "/fixtures/": `${ROOT}/tests/fixtures` } });
-  const userDataDir = await Deno.makeTempDir({ prefix: "exo-tune-chromium-" });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS] });
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1200, height: 900 } });
   const page = await context.newPage();
@@ -78,7 +77,6 @@ export async function openSession(): Promise<Session> {
       await context.close();
       await browser.close();
       await server.close();
-      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
     },
   };
 }
