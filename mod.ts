@@ -35,6 +35,27 @@ export {
   type StepRunnerOptions,
 } from "./src/train/step_runner.ts";
 
+// ONNX Runtime's training API (the ort-training engine and its artifacts)
+export {
+  ARTIFACT_FILES,
+  type ArtifactBytes,
+  ArtifactError,
+  type ArtifactsInfo,
+  checkArtifacts,
+  CheckpointError,
+  type CheckpointState,
+  emitArtifacts,
+  type EmitArtifactsOptions,
+  ORT_TRAINING_BACKEND,
+  OrtTrainingRunner,
+  OrtTrainingSession,
+  readArtifacts,
+  readArtifactsAdapter,
+  readCheckpoint,
+  writeArtifacts,
+  writeCheckpoint,
+} from "./src/ort_training/mod.ts";
+
 // Losses
 export * from "./src/losses/mod.ts";
 
@@ -63,8 +84,27 @@ export {
 } from "./src/optim/mod.ts";
 
 // Models, tokenizers, scoring
-export { type GenerationDefaults, type LoadedModel, loadModel, ModelLoadError } from "./src/models/load.ts";
+export {
+  type GenerationDefaults,
+  type LoadedModel,
+  loadModel,
+  type LoadOptions,
+  ModelLoadError,
+} from "./src/models/load.ts";
 export { loadTokenizer, type Tokenizer, TokenizerError } from "./src/models/tokenizer.ts";
+export {
+  applyChatTemplate,
+  type ChatMessage,
+  ChatTemplateError,
+  type ChatTemplateOptions,
+  renderChat,
+} from "./src/models/chat_template.ts";
+
+// Hugging Face Hub
+export { HubError, type HubOptions, isHubId } from "./src/hub/settings.ts";
+
+// Scaling out: the same run as a TRL script
+export { exportTrl, TRL_VERSION, type TrlExport, type TrlExportContext } from "./src/export/trl.ts";
 export { type Arch, ConfigError, type ModelConfig, parseModelConfig } from "./src/models/config.ts";
 export { buildForward, type ForwardInputs, type ForwardOutputs, type LoraAttachment } from "./src/models/forward.ts";
 export {
@@ -102,7 +142,7 @@ export * from "./src/generate/mod.ts";
 
 // Data
 export { DataError, type DataWarning, parseJsonl } from "./src/data/jsonl.ts";
-export { type DataKind, type Dataset, readDataset, validateAll } from "./src/data/formats.ts";
+export { type DataKind, type Dataset, readDataset, validateAll, validateMessages } from "./src/data/formats.ts";
 export {
   encodeDataset,
   type EncodedGroup,

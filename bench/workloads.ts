@@ -21,6 +21,7 @@ import type { Engine, OrtTensor } from "../src/runtime/session.ts";
 import { buildPreferenceGraph, INPUT } from "../src/train/preference_graph.ts";
 import { compileStep } from "../src/train/step.ts";
 import { StepRunner } from "../src/train/step_runner.ts";
+import { OrtTrainingRunner } from "../src/ort_training/mod.ts";
 import { Rng } from "../src/util/rng.ts";
 import { countMatmulFlops } from "./flops.ts";
 import { type PairIds, SHAPES, sharedInputs } from "./inputs.ts";
@@ -34,6 +35,8 @@ export interface WorkloadContext {
   /** Stop measuring after this many seconds of measured work (at least one measured repetition). */
   timeCapS: number;
   log: (line: string) => void;
+  /** Train with the ort-training engine (ORT 1.19.2's TrainingSession) instead of the fused step. */
+  ortTraining?: boolean;
 }
 
 /** Names of the workloads, in the order the suite runs them. */
@@ -68,7 +71,7 @@ export async function runWorkload(name: WorkloadName, ctx: WorkloadContext): Pro
 function runOf(ctx: WorkloadContext, workload: string) {
   return (metric: string, value: number | null, unit: string, note?: string): Run => ({
     workload,
-    backend: ctx.engine.backend,
+    backend: ctx.ortTraining ? "ort-training" : ctx.engine.backend,
     threads: ctx.threads,
     metric,
     value,
@@ -202,7 +205,18 @@ async function train(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run[
   const params = new Map<string, Float32Array>();
   for (const [k, t] of adapter.tensors) params.set(k, t.data as Float32Array);
   const t2 = now();
-  const runner = await StepRunner.create(ctx.engine, compiled, params, { lr: 5e-4 });
+  const runner = ctx.ortTraining
+    ? await OrtTrainingRunner.create({
+      model,
+      adapter,
+      loss: { loss: "exo-pref", betaPi: 0.1, betaR: 0.1, eps: 1e-3, temperature: 1 },
+      optimizer: adamw({ weightDecay: 0 }),
+      lr: () => 5e-4,
+      totalSteps: batches.length,
+      gradAccum: 1,
+      maxGradNorm: 1,
+    })
+    : await StepRunner.create(ctx.engine, compiled, params, { lr: 5e-4 });
   const sessionS = (now() - t2) / 1000;
   ctx.log(`${workload}: graph ${compileS.toFixed(1)} s, session ${sessionS.toFixed(1)} s`);
 

@@ -71,6 +71,9 @@ const result = await esbuild.build({
   // node: builtins are only reached on the local-file paths (Deno, Bun, Node), never in browsers;
   // onnxruntime-node (a native engine, optional) cannot run in a browser and is imported lazily.
   external: ["node:*", "onnxruntime-node"],
+  // @huggingface/hub's main build imports Node's fs/os/path at the top (for its cache helpers, which
+  // exo-tune does not use); its browser build has the same API calls without them.
+  alias: { "@huggingface/hub": "./node_modules/@huggingface/hub/dist/browser/index.mjs" },
   sourcemap: true,
   metafile: true,
   logLevel: "warning",

@@ -1,12 +1,15 @@
 /**
- * `generate --model DIR [--adapter DIR] [--merge] --prompt STR [options]`: sample completions,
- * streamed to stdout (or one JSON object with `--json`).
+ * `generate --model M [--adapter DIR] [--merge] (--prompt STR | --chat FILE) [options]`: sample
+ * completions, streamed to stdout (or one JSON object with `--json`). `--chat FILE` (a JSON list of
+ * messages) goes through the model's chat template with the generation prompt, as transformers'
+ * text-generation pipeline does for instruction models (a final assistant message is continued).
  *
  * `--prompts FILE --out FILE` reads JSONL prompts (`{"prompt": ...}` or `{"prompt_ids": [...]}`,
  * other fields ignored) and writes the EXO reward-data format, one line per prompt:
  * `{"prompt", "completions": [K texts], "rewards": [K nulls]}` (or `prompt_ids` /
  * `completions_ids` for tokenized prompts, completion ids without the EOS), for a scorer to fill
- * in the rewards. The file is written atomically (temp file + rename), so an interrupted run leaves
+ * in the rewards. Conversational prompts (`{"prompt": [messages]}`) are templated and their
+ * completions written as assistant messages, TRL's conversational reward format. The file is written atomically (temp file + rename), so an interrupted run leaves
  * no half-written output.
  *
  * @module
@@ -14,7 +17,9 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { readDataset } from "../data/formats.ts";
+import { isConversation, readDataset, validateMessages } from "../data/formats.ts";
+import { DataError } from "../data/jsonl.ts";
+import { applyChatTemplate, type ChatMessage } from "../models/chat_template.ts";
 import { localFiles } from "../io/files.ts";
 import { readAdapter } from "../lora/adapter.ts";
 import { loadModel } from "../models/load.ts";
@@ -22,11 +27,14 @@ import type { BackendPreference } from "../runtime/backend.ts";
 import { type GenerateOptions, Generator } from "../generate/generator.ts";
 import { isInputError } from "./errors.ts";
 
-const USAGE = "Usage: deno task cli generate --model DIR (--prompt STR | --prompts FILE --out FILE) [options]\n" +
-  "  --model DIR           Hugging Face model directory\n" +
+const USAGE =
+  "Usage: deno task cli generate --model M (--prompt STR | --chat FILE | --prompts FILE --out FILE) [options]\n" +
+  "  --model M             model directory, or Hugging Face Hub id (org/name)\n" +
+  "  --revision REV        Hub branch, tag or commit (default main)\n" +
   "  --adapter DIR         PEFT LoRA adapter to apply (default: the base model)\n" +
   "  --merge               fold the adapter into the weights (default: run it unmerged)\n" +
   "  --prompt STR          one prompt; the completion streams to stdout\n" +
+  '  --chat FILE           a JSON list of {"role", "content"} messages, through the chat template\n' +
   '  --prompts FILE        JSONL prompts ({"prompt"} or {"prompt_ids"}); needs --out\n' +
   "  --out FILE            JSONL in the reward format {prompt, completions, rewards: [null...]}\n" +
   "  --max-new-tokens N    new tokens per completion (default: generation_config.json, else 32)\n" +
@@ -67,9 +75,11 @@ export async function run(argv: string[]): Promise<number> {
       args: argv,
       options: {
         model: { type: "string" },
+        revision: { type: "string" },
         adapter: { type: "string" },
         merge: { type: "boolean", default: false },
         prompt: { type: "string" },
+        chat: { type: "string" },
         prompts: { type: "string" },
         out: { type: "string" },
         "max-new-tokens": { type: "string" },
@@ -97,8 +107,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   try {
     if (!args.model) throw new RangeError("--model is required");
-    if ((args.prompt === undefined) === (args.prompts === undefined)) {
-      throw new RangeError("Give exactly one of --prompt STR or --prompts FILE");
+    if ([args.prompt, args.chat, args.prompts].filter((a) => a !== undefined).length !== 1) {
+      throw new RangeError("Give exactly one of --prompt STR, --chat FILE or --prompts FILE");
     }
     if (args.prompts !== undefined && !args.out) throw new RangeError("--prompts needs --out FILE");
     if (args.merge && !args.adapter) throw new RangeError("--merge needs --adapter DIR");
@@ -124,7 +134,25 @@ export async function run(argv: string[]): Promise<number> {
     const batchSize = intOption(args["batch-size"], "batch-size", 1) ?? 1;
 
     const files = localFiles();
-    const model = await loadModel(args.model, files);
+    const model = await loadModel(args.model, files, { hub: { revision: args.revision } });
+    let chat: ChatMessage[] | null = null;
+    let chatIds: number[] | null = null;
+    if (args.chat !== undefined) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(await files.readText(args.chat));
+      } catch (e) {
+        if (!(e instanceof SyntaxError)) throw e;
+        throw new DataError({ file: args.chat, line: null, field: null }, `not valid JSON: ${e.message}`);
+      }
+      chat = validateMessages(parsed, args.chat);
+      // As transformers' pipeline: a final assistant message is continued, otherwise a new turn starts.
+      const continueFinal = chat[chat.length - 1].role === "assistant";
+      chatIds = applyChatTemplate(model.tokenizer, chat, {
+        addGenerationPrompt: !continueFinal,
+        continueFinalMessage: continueFinal,
+      });
+    }
     const adapter = args.adapter ? await readAdapter(args.adapter, files, model.config) : null;
     // Read and check the prompts before the sessions are built: bad data fails fast.
     const data = args.prompts !== undefined
@@ -142,15 +170,23 @@ export async function run(argv: string[]): Promise<number> {
       if (data) {
         const lines: string[] = [];
         const baseSeed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
-        const records = data.records as { line: number; prompt: string | number[] }[];
+        const records = data.records as { line: number; prompt: string | number[] | ChatMessage[] }[];
         for (let start = 0; start < records.length; start += batchSize) {
           const batch = records.slice(start, start + batchSize);
+          const prompts = batch.map((r) =>
+            isConversation(r.prompt)
+              ? applyChatTemplate(model.tokenizer, r.prompt, { addGenerationPrompt: true })
+              : r.prompt as string | number[]
+          );
           // Each batch draws from its own seed, derived from the run's (printed) seed.
-          const res = await generator.generate(batch.map((r) => r.prompt), { ...options, seed: baseSeed + start });
+          const res = await generator.generate(prompts, { ...options, seed: baseSeed + start });
           batch.forEach((rec, i) => {
             const seqs = res.sequences.filter((s) => s.prompt === i);
             const rewards = seqs.map(() => null);
-            if (typeof rec.prompt === "string") {
+            if (isConversation(rec.prompt)) {
+              const completions = seqs.map((s) => [{ role: "assistant", content: s.text }]);
+              lines.push(JSON.stringify({ prompt: rec.prompt, completions, rewards }));
+            } else if (typeof rec.prompt === "string") {
               lines.push(JSON.stringify({ prompt: rec.prompt, completions: seqs.map((s) => s.text), rewards }));
             } else {
               const ids = seqs.map((s) => (s.finishReason === "eos" ? s.tokenIds.slice(0, -1) : s.tokenIds));
@@ -163,11 +199,11 @@ export async function run(argv: string[]): Promise<number> {
         console.error(`wrote ${records.length} lines to ${args.out} (seed ${baseSeed})`);
         return 0;
       }
-      const prompt = args.prompt!;
+      const prompt = chatIds ?? args.prompt!;
       if (args.json) {
         const res = await generator.generate(prompt, options);
         console.log(JSON.stringify({
-          prompt,
+          prompt: chat ?? prompt,
           completions: res.sequences.map((s) => s.text),
           token_ids: res.sequences.map((s) => s.tokenIds),
           finish_reasons: res.sequences.map((s) => s.finishReason),

@@ -26,8 +26,9 @@ import { encodeDataset } from "../data/encode.ts";
 import type { BackendPreference } from "../runtime/backend.ts";
 import { isInputError } from "./errors.ts";
 
-const USAGE = "Usage: deno task cli score --model DIR --data FILE [options]\n" +
-  "  --model DIR          Hugging Face model directory\n" +
+const USAGE = "Usage: deno task cli score --model M --data FILE [options]\n" +
+  "  --model M            model directory, or Hugging Face Hub id (org/name)\n" +
+  "  --revision REV       Hub branch, tag or commit (default main)\n" +
   "  --adapter DIR        PEFT LoRA adapter to apply (default: the base model)\n" +
   "  --data FILE          JSONL: {prompt, chosen, rejected} | {prompt, completions} | {prompt, completion}\n" +
   "                       or the *_ids variants\n" +
@@ -99,6 +100,7 @@ export async function run(argv: string[]): Promise<number> {
       args: argv,
       options: {
         model: { type: "string" },
+        revision: { type: "string" },
         adapter: { type: "string" },
         data: { type: "string" },
         backend: { type: "string", default: "auto" },
@@ -136,7 +138,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   let model: LoadedModel, data: Encoded[], scorer: Scorer;
   try {
-    model = await loadModel(values.model);
+    model = await loadModel(values.model, localFiles(), { hub: { revision: values.revision } });
     const read = await readData(values.data, model);
     data = read.data;
     if (read.truncated > 0) {

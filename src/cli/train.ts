@@ -18,6 +18,9 @@ import { isInputError } from "./errors.ts";
 
 const HELP = `Usage: deno task cli train --model DIR --data FILE --out DIR [options]
 
+  --model DIR           model directory, or Hugging Face Hub id (org/name)
+  --revision REV        Hub branch, tag or commit (default main)
+
   --loss exo-pref|exo-rw|dpo-pref|dpo-rw   (default exo-pref)
   --beta F              beta_pi, TRL's beta (default 0.1)
   --beta-r F            reward temperature of the -rw losses (default 0.1)
@@ -39,7 +42,9 @@ const HELP = `Usage: deno task cli train --model DIR --data FILE --out DIR [opti
   --epochs N            (default 1)
   --max-steps N         stop after N updates
   --seed N              (default 0)
-  --backend auto|webgpu|wasm (default auto)
+  --backend auto|webgpu|wasm|ort-training (default auto; ort-training: ORT Web 1.19.2's
+                        TrainingSession on wasm, never chosen by auto; --init-adapter may
+                        then be an ORT training artifacts directory, whose model is trained)
   --checkpoint-every N  also checkpoint every N updates (default: only at the end / on Ctrl-C)
   --resume              continue from the newest checkpoint in --out
   --json                print one JSON summary object on stdout at the end`;
@@ -76,6 +81,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions & { json: boolean; 
     strict: true,
     options: {
       model: { type: "string" },
+      revision: { type: "string" },
       data: { type: "string" },
       out: { type: "string" },
       loss: { type: "string" },
@@ -112,6 +118,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions & { json: boolean; 
   }
   return {
     model: values.model!,
+    revision: values.revision,
     data: values.data!,
     out: values.out!,
     loss: values.loss as LossKind | undefined,

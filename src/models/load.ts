@@ -11,6 +11,8 @@
  * @module
  */
 
+import { resolveModelSource } from "../hub/source.ts";
+import type { HubOptions } from "../hub/settings.ts";
 import { type FileSource, joinPath, localFiles } from "../io/files.ts";
 import type { TensorData } from "../onnx/graph.ts";
 import { type Arch, type ModelConfig, parseModelConfig } from "./config.ts";
@@ -40,6 +42,14 @@ export interface LoadedModel {
   weights: Map<string, TensorData>;
   tokenizer: Tokenizer;
   generation: GenerationDefaults;
+  /** Set when the model was named by a Hub id: the repo, the revision asked for and its commit. */
+  hub?: { repo: string; revision: string; commit: string };
+}
+
+/** Options of {@link loadModel}. */
+export interface LoadOptions {
+  /** How a Hub id is fetched (revision, endpoint, token, offline, cache); see `src/hub/settings.ts`. */
+  hub?: HubOptions;
 }
 
 /** The error of a model directory whose files are missing or do not fit together. */
@@ -192,12 +202,25 @@ async function loadGeneration(
 }
 
 /**
- * Loads a model directory (config, weights, tokenizer, generation defaults).
+ * Loads a model directory (config, weights, tokenizer, generation defaults), or a Hugging Face Hub
+ * id (`org/name`) through the Hub cache (`src/hub/`): the snapshot is fetched as needed and then
+ * loaded as a directory.
  *
  * @throws {ModelLoadError} naming the file and tensor for a missing file, a missing, unexpected or
  *   misshapen weight, or a tokenizer larger than the embedding
  */
-export async function loadModel(dir: string, files: FileSource = localFiles()): Promise<LoadedModel> {
+export async function loadModel(
+  dir: string,
+  files: FileSource = localFiles(),
+  options: LoadOptions = {},
+): Promise<LoadedModel> {
+  const source = await resolveModelSource(dir, files, "model", options.hub);
+  const model = await loadModelDir(source.dir, source.files);
+  if (source.hub) model.hub = { repo: source.hub.repo, revision: source.hub.revision, commit: source.hub.commit };
+  return model;
+}
+
+async function loadModelDir(dir: string, files: FileSource): Promise<LoadedModel> {
   const configPath = joinPath(dir, "config.json");
   if (!(await files.exists(configPath))) {
     throw new ModelLoadError(`${configPath} not found: is ${dir} a Hugging Face model directory?`);

@@ -105,6 +105,11 @@ export class Graph {
   readonly values: Map<string, Value> = new Map();
   /** Opset imports beyond the default domain (e.g. `com.microsoft`), only for the compat engine. */
   readonly extraOpsets: Map<string, number> = new Map();
+  /**
+   * Names of values typed `seq(tensor(<dtype>))` rather than tensors (their `shape` is not written:
+   * elements may differ in shape): only ORT training's optimizer model uses them (src/ort_training).
+   */
+  readonly sequences: Set<string> = new Set();
   #counter = 0;
   #constantCache = new Map<string, Value>();
 

@@ -23,7 +23,7 @@ import { encodeDataset, type EncodedGroup, type EncodedPair, type TruncationStat
 import { type Dataset, validateAll } from "../data/formats.ts";
 import { DataError, type DataWarning } from "../data/jsonl.ts";
 import { type FileSink, type FileSource, joinPath, localFiles } from "../io/files.ts";
-import { initLoraAdapter, type LoraAdapter, readAdapter, validateAdapter, writeAdapter } from "../lora/adapter.ts";
+import { initLoraAdapter, type LoraAdapter, validateAdapter, writeAdapter } from "../lora/adapter.ts";
 import { createLoraConfig, type LoraConfig } from "../lora/config.ts";
 import { loraTargets } from "../lora/targets.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
@@ -41,11 +41,21 @@ import { buildPreferenceGraph, INPUT, isRewardLoss, LOSS_KINDS, type LossKind } 
 import { ProgressReporter, type ProgressSink } from "./progress.ts";
 import { compileStep } from "./step.ts";
 import { type Batch, StepRunner } from "./step_runner.ts";
+// The ort-training engine (src/ort_training/): chosen only by `--backend ort-training`, never by auto.
+import {
+  checkArtifactsDir,
+  isArtifactsDir,
+  ORT_TRAINING_BACKEND,
+  OrtTrainingRunner,
+  readInitAdapter,
+} from "../ort_training/mod.ts";
 
 /** Everything a training run takes. Only `model`, `data` and `out` are required. */
 export interface TrainOptions {
-  /** Model directory (Hugging Face format) or an already loaded model. */
+  /** Model directory (Hugging Face format), Hugging Face Hub id (`org/name`), or an already loaded model. */
   model: string | LoadedModel;
+  /** Branch, tag or commit when `model` is a Hub id (default `main`). */
+  revision?: string;
   /** JSONL preference data: pairs for the `*-pref` losses, reward groups for `*-rw`. */
   data: string;
   /** Output directory: the adapter, `metrics.jsonl`, `checkpoints/`. */
@@ -80,7 +90,8 @@ export interface TrainOptions {
   /** Stop after this many optimizer updates (default: `epochs` worth). */
   maxSteps?: number;
   seed?: number;
-  backend?: BackendPreference;
+  /** `auto`, `webgpu`, `wasm`, or `ort-training` (ORT Web 1.19.2's TrainingSession, wasm only). */
+  backend?: BackendPreference | typeof ORT_TRAINING_BACKEND;
   /** Write a checkpoint every N updates (0: only at the end and on interruption). Default 0. */
   checkpointEvery?: number;
   /** Continue from the newest checkpoint in `out/checkpoints`. */
@@ -115,7 +126,7 @@ export type ResolvedTrainOptions =
 export interface TrainSummary {
   out: string;
   adapter: string;
-  backend: BackendName;
+  backend: BackendName | typeof ORT_TRAINING_BACKEND;
   backendReason: string;
   loss: LossKind;
   steps: number;
@@ -152,6 +163,7 @@ export class NonFiniteLossError extends Error {
 export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
   const r: ResolvedTrainOptions = {
     model: o.model,
+    revision: o.revision ?? "main",
     data: o.data,
     out: o.out,
     loss: o.loss ?? "exo-pref",
@@ -213,8 +225,8 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
   if (!["constant", "linear", "cosine"].includes(r.schedule)) {
     throw new RangeError(`--schedule must be constant, linear or cosine, got ${r.schedule}`);
   }
-  if (!["auto", "webgpu", "wasm"].includes(r.backend)) {
-    throw new RangeError(`--backend must be auto, webgpu or wasm, got ${r.backend}`);
+  if (!["auto", "webgpu", "wasm", ORT_TRAINING_BACKEND].includes(r.backend)) {
+    throw new RangeError(`--backend must be auto, webgpu, wasm or ${ORT_TRAINING_BACKEND}, got ${r.backend}`);
   }
   if (r.loraAlpha !== null && !(r.loraAlpha > 0)) {
     throw new RangeError(`--lora-alpha must be positive, got ${r.loraAlpha}`);
@@ -276,7 +288,9 @@ function hash(s: string): string {
 /** Loads and validates everything. Throws DataError / RangeError / Error before touching `out`. */
 async function prepare(options: TrainOptions, files: FileSource & FileSink): Promise<Prepared> {
   const o = resolveTrainOptions(options);
-  const model = typeof o.model === "string" ? await loadModel(o.model, files) : o.model;
+  const model = typeof o.model === "string"
+    ? await loadModel(o.model, files, { hub: { revision: o.revision } })
+    : o.model;
   const dataText = await files.readText(o.data);
   const wantKind = isRewardLoss(o.loss) ? "groups" : "pairs";
   // Validate the text already read for the fingerprint, rather than reading the file again.
@@ -304,19 +318,23 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
 
   let adapter: LoraAdapter;
   if (o.initAdapter) {
-    adapter = await readAdapter(o.initAdapter, files, model.config);
+    adapter = await readInitAdapter(o.initAdapter, files, model.config);
   } else {
     const lora = createLoraConfig(model.config, {
       r: o.loraR,
       alpha: o.loraAlpha ?? undefined,
       targetModules: o.target ?? undefined,
       useRslora: o.rslora,
-      baseModelNameOrPath: model.dir,
+      baseModelNameOrPath: model.hub?.repo ?? model.dir,
     });
     loraTargets(model.config, lora); // throws on unknown target names, before anything is written
     adapter = initLoraAdapter(model.config, lora, new Rng(o.seed));
   }
   validateAdapter(adapter, model.config, o.initAdapter ?? "new adapter");
+  // ort-training from an artifacts directory: its models are checked now, before anything is written.
+  if (o.backend === ORT_TRAINING_BACKEND && o.initAdapter && (await isArtifactsDir(o.initAdapter, files))) {
+    await checkArtifactsDir(o.initAdapter, files, adapter);
+  }
   const fingerprint = fingerprintOf(o, model, adapter.config, dataText);
   let resume: Checkpoint | null = null;
   if (!o.resume) {
@@ -339,7 +357,8 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
       }
     }
   }
-  return { o, model, examples, truncation: enc.truncation, warnings: ds.warnings, adapter, fingerprint, resume };
+  const warnings = [...ds.warnings, ...enc.warnings];
+  return { o, model, examples, truncation: enc.truncation, warnings, adapter, fingerprint, resume };
 }
 
 /**
@@ -455,7 +474,14 @@ export class Trainer {
     const { o, model, examples: ex, fingerprint } = this.#p;
     const files = this.#files;
     const t0 = performance.now();
-    const choice = await resolveBackend(o.backend);
+    const ortTraining = o.backend === ORT_TRAINING_BACKEND;
+    // ort-training steps run on ORT 1.19.2's TrainingSession; the reference log-probs on wasm.
+    const choice = ortTraining
+      ? {
+        backend: ORT_TRAINING_BACKEND,
+        reason: "ort-training requested (ORT Web 1.19.2 TrainingSession, wasm)",
+      } as const
+      : await resolveBackend(o.backend as BackendPreference);
     this.#log(`backend: ${choice.backend} (${choice.reason})`);
     for (const w of this.warnings.slice(0, 10)) this.#log(`warning: ${w.message}`);
     if (this.warnings.length > 10) this.#log(`warning: ... ${this.warnings.length - 10} more`);
@@ -465,7 +491,7 @@ export class Trainer {
         `truncated ${tr.truncatedExamples} of ${tr.examples} examples to the model's ${tr.maxLength} positions`,
       );
     }
-    const engine = await Engine.create(choice.backend);
+    const engine = await Engine.create(choice.backend === ORT_TRAINING_BACKEND ? "wasm" : choice.backend);
 
     const resume = this.#p.resume;
     const adapter = resume ? resume.adapter : this.#p.adapter;
@@ -489,15 +515,17 @@ export class Trainer {
 
     // The graph and its serialized step hold a copy of every frozen weight: they live only inside
     // makeRunner, so they can be collected once ORT has its own copy.
+    const lossOptions = {
+      loss: o.loss,
+      betaPi: o.beta,
+      betaR: o.betaR,
+      eps: o.epsilon,
+      temperature: o.logitTemperature,
+      k: ex.kind === "groups" ? ex.k : undefined,
+    };
+    const schedule = lrSchedule({ kind: o.schedule, lr: o.lr, warmupSteps: o.warmupSteps, totalSteps });
     const makeRunner = () => {
-      const pg = buildPreferenceGraph(model, adapter.config, {
-        loss: o.loss,
-        betaPi: o.beta,
-        betaR: o.betaR,
-        eps: o.epsilon,
-        temperature: o.logitTemperature,
-        k: ex.kind === "groups" ? ex.k : undefined,
-      });
+      const pg = buildPreferenceGraph(model, adapter.config, lossOptions);
       const compiled = compileStep({
         graph: pg.graph,
         loss: pg.loss,
@@ -510,10 +538,23 @@ export class Trainer {
       });
       const params = new Map<string, Float32Array>();
       for (const [k, t] of adapter.tensors) params.set(k, t.data as Float32Array);
-      const schedule = lrSchedule({ kind: o.schedule, lr: o.lr, warmupSteps: o.warmupSteps, totalSteps });
       return StepRunner.create(engine, compiled, params, { lr: schedule });
     };
-    const runner = await makeRunner();
+    const runner = ortTraining
+      ? await OrtTrainingRunner.create({
+        model,
+        adapter,
+        loss: lossOptions,
+        optimizer,
+        lr: schedule,
+        totalSteps,
+        gradAccum: o.gradAccum,
+        maxGradNorm: o.maxGradNorm,
+        artifactsDir: o.initAdapter && (await isArtifactsDir(o.initAdapter, files)) ? o.initAdapter : null,
+        files,
+        log: this.#log,
+      })
+      : await makeRunner();
     if (resume) runner.importState({ step: resume.state.step, optimizer: optimizer.name, slots: resume.optimizer });
 
     let cursor: DataCursor = state ? state.cursor : { epoch: 0, batchIndex: 0 };

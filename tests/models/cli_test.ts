@@ -40,9 +40,39 @@ Deno.test("cli tokenize: ids of a golden case, with and without special tokens",
   assert.deepEqual(JSON.parse(r.out[0]), { ids: c.input_ids_no_special, tokens: c.tokens_no_special });
   r = await capture(() => tokenize(["--model", model]));
   assert.equal(r.code, 2);
-  assert.match(r.err[0], /needs --model and --text/);
+  assert.match(r.err[0], /needs --model and one of --text or --chat/);
   r = await capture(() => tokenize(["--model", model, "--text", "x", "--bogus"]));
   assert.equal(r.code, 2);
+});
+
+Deno.test("cli tokenize --chat: the ids of transformers' apply_chat_template; bad files name the field", async () => {
+  const gold = JSON.parse(await Deno.readTextFile(`${FIXTURES}chat-qwen/chat_golden.json`));
+  const c = gold.cases[0]; // one user turn, with the generation prompt
+  const model = `${FIXTURES}chat-qwen`;
+  const chat = await tmpFile(JSON.stringify(c.messages));
+  let r = await capture(() => tokenize(["--model", model, "--chat", chat, "--add-generation-prompt"]));
+  assert.equal(r.code, 0);
+  assert.deepEqual(r.out, [c.ids.join(" ")]);
+  r = await capture(() => tokenize(["--model", model, "--chat", chat, "--add-generation-prompt", "--json"]));
+  const j = JSON.parse(r.out[0]);
+  assert.deepEqual([j.ids, j.text], [c.ids, c.text]);
+  assert.equal(j.tokens[0], "<|im_start|>");
+  // Without the flag the assistant header is not there.
+  r = await capture(() => tokenize(["--model", model, "--chat", chat]));
+  assert.deepEqual(r.out, [gold.cases[1].ids.join(" ")]);
+  const bad = await tmpFile('[{"role": "user", "content": "hi"}, {"content": 3}]');
+  r = await capture(() => tokenize(["--model", model, "--chat", bad]));
+  assert.equal(r.code, 2);
+  assert.ok(r.err[0].startsWith(`error: ${bad}: 2 errors:`), r.err[0]);
+  assert.ok(r.err.join("\n").includes(`${bad}: field "messages[1].role": missing`));
+  const notJson = await tmpFile("[{");
+  r = await capture(() => tokenize(["--model", model, "--chat", notJson]));
+  assert.equal(r.code, 2);
+  assert.match(r.err[0], /not valid JSON/);
+  r = await capture(() => tokenize(["--model", `${FIXTURES}tiny-gpt2`, "--chat", chat]));
+  assert.equal(r.code, 2);
+  assert.match(r.err[0], /has no chat template/);
+  await removeTemps();
 });
 
 Deno.test("cli score: pre-tokenized pairs and groups give the golden policy log-probs", async () => {
