@@ -12,6 +12,8 @@
  */
 
 import {
+  applyChatTemplate,
+  type ChatMessage,
   configureRuntime,
   type FileSink,
   type FileSource,
@@ -21,6 +23,7 @@ import {
   loadModel,
   opfsFiles,
   readAdapter,
+  renderChat,
   resolveBackend,
   Trainer,
   urlFiles,
@@ -240,7 +243,12 @@ async function samples(id: string): Promise<void> {
   const meta = JSON.parse(await store.readText(`${runDir(id)}/run.json`)) as RunMeta;
   const ds = validateAll(await store.readText(`${runDir(id)}/data.jsonl`), { file: meta.dataName });
   if (ds.kind !== "pairs") throw new Error(`${meta.dataName}: not preference pairs`);
-  const prompts = ds.records.slice(0, 3).map((r) => r.prompt);
+  const m = model;
+  // A conversational prompt goes through the model's chat template with a generation prompt, as in
+  // transformers' pipeline; text and token ids are used as they are.
+  const segments = ds.records.slice(0, 3).map((r) => r.prompt);
+  const isChat = (p: (typeof segments)[number]): p is ChatMessage[] => Array.isArray(p) && typeof p[0] === "object";
+  const prompts = segments.map((p) => isChat(p) ? applyChatTemplate(m.tokenizer, p, { addGenerationPrompt: true }) : p);
   const adapter = await readAdapter(runDir(id), store, model.config);
   const gen = await Generator.create(model, { backend: meta.options.backend });
   try {
@@ -251,7 +259,13 @@ async function samples(id: string): Promise<void> {
     post({
       type: "samples",
       id,
-      prompts: prompts.map((p) => typeof p === "string" ? p : model!.tokenizer.decode(p)),
+      prompts: segments.map((p) =>
+        isChat(p)
+          ? renderChat(m.tokenizer, p, { addGenerationPrompt: true })
+          : typeof p === "string"
+          ? p
+          : m.tokenizer.decode(p)
+      ),
       before: before.sequences.map((s) => s.text),
       after: after.sequences.map((s) => s.text),
     });

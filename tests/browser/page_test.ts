@@ -140,12 +140,13 @@ Deno.test(
     const s = await openSession();
     try {
       await trainAndCompare(s, "wasm", 2, WASM_TOL, "wasm-2-threads", async (page) => {
-        // A URL that is no model directory: the error shows, the model loaded before stays.
+        // A URL that is no model directory (three segments: `org/name` would be looked up as a Hub id, and
+        // there is no network here): the error shows, the model loaded before stays.
         const status = await text(page, "#model-status");
-        await page.fill("#model-url", "fixtures/no-such-model");
+        await page.fill("#model-url", "fixtures/no-such/model");
         await page.click("#model-load");
         const err = await page.waitForSelector("#model-error:not([hidden])", { timeout: 30_000 });
-        assert.match((await err.textContent())!, /no-such-model\/config\.json not found/);
+        assert.match((await err.textContent())!, /fixtures\/no-such\/model\/config\.json not found/);
         assert.equal(await text(page, "#model-status"), status);
         await waitReady(page);
         // The same model picked as a local folder (what the run below trains).
