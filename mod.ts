@@ -17,12 +17,15 @@
 // Training
 export {
   NonFiniteLossError,
+  type ResolvedTrainOptions,
   resolveTrainOptions,
   train,
+  TRAIN_OPTIONS,
   Trainer,
   type TrainOptions,
   type TrainSummary,
 } from "./src/train/trainer.ts";
+export { describeError, type Namer, OptionError, type OptionSpec } from "./src/options/table.ts";
 export { isRewardLoss, LOSS_KINDS, type LossKind } from "./src/train/preference_graph.ts";
 export { evaluatePairs, type PairEvaluation, scorePairs } from "./src/train/evaluate.ts";
 export { type Checkpoint, latestCheckpoint, loadCheckpoint, type TrainerState } from "./src/train/checkpoint.ts";
@@ -34,6 +37,27 @@ export {
   StepRunner,
   type StepRunnerOptions,
 } from "./src/train/step_runner.ts";
+
+// ONNX Runtime's training API (the ort-training engine and its artifacts)
+export {
+  ARTIFACT_FILES,
+  type ArtifactBytes,
+  ArtifactError,
+  type ArtifactsInfo,
+  checkArtifacts,
+  CheckpointError,
+  type CheckpointState,
+  emitArtifacts,
+  type EmitArtifactsOptions,
+  ORT_TRAINING_BACKEND,
+  OrtTrainingRunner,
+  OrtTrainingSession,
+  readArtifacts,
+  readArtifactsAdapter,
+  readCheckpoint,
+  writeArtifacts,
+  writeCheckpoint,
+} from "./src/ort_training/mod.ts";
 
 // Losses
 export * from "./src/losses/mod.ts";
@@ -69,11 +93,24 @@ export {
   type GenerationDefaults,
   type LoadedModel,
   loadModel,
-  type LoadModelOptions,
+  type LoadOptions,
   ModelLoadError,
   releaseWeights,
 } from "./src/models/load.ts";
 export { loadTokenizer, type Tokenizer, TokenizerError } from "./src/models/tokenizer.ts";
+export {
+  applyChatTemplate,
+  type ChatMessage,
+  ChatTemplateError,
+  type ChatTemplateOptions,
+  renderChat,
+} from "./src/models/chat_template.ts";
+
+// Hugging Face Hub
+export { HubError, type HubOptions, isHubId } from "./src/hub/settings.ts";
+
+// Scaling out: the same run as a TRL script
+export { exportTrl, TRL_VERSION, type TrlExport, type TrlExportContext } from "./src/export/trl.ts";
 export { type Arch, ConfigError, type ModelConfig, parseModelConfig } from "./src/models/config.ts";
 export {
   buildForward,
@@ -123,7 +160,7 @@ export * from "./src/generate/mod.ts";
 
 // Data
 export { DataError, type DataWarning, parseJsonl } from "./src/data/jsonl.ts";
-export { type DataKind, type Dataset, readDataset, validateAll } from "./src/data/formats.ts";
+export { type DataKind, type Dataset, readDataset, validateAll, validateMessages } from "./src/data/formats.ts";
 export {
   encodeDataset,
   type EncodedGroup,
@@ -144,7 +181,15 @@ export {
 } from "./src/data/batching.ts";
 
 // Runtime and graphs
-export { type BackendChoice, type BackendPreference, probeWebGpu, resolveBackend } from "./src/runtime/backend.ts";
+export {
+  BACKEND_PREFERENCES,
+  type BackendChoice,
+  type BackendPreference,
+  probeWebGpu,
+  resolveBackend,
+  RUNTIME_BACKEND_PREFERENCES,
+  type TrainBackendPreference,
+} from "./src/runtime/backend.ts";
 export { type BackendName, configureRuntime, ORT_VERSION, type RuntimeConfig } from "./src/runtime/ort.ts";
 export {
   Engine,
@@ -159,4 +204,5 @@ export * as ops from "./src/onnx/ops.ts";
 export { type SerializedModel, serializeModel, type SerializeOptions } from "./src/onnx/serialize.ts";
 export type { DType } from "./src/onnx/dtype.ts";
 export { type FileSink, type FileSource, localFiles, memoryFiles, urlFiles } from "./src/io/files.ts";
+export { opfsFiles } from "./src/io/opfs.ts";
 export { Rng, type RngState } from "./src/util/rng.ts";

@@ -10,8 +10,9 @@
  * - `--quick`: fewer steps and repetitions, smaller matmuls (about a third of the time);
  * - `--only <w1,w2>`: run only these workloads (the other workloads' runs are carried over from
  *   the previous latest.json, marked in `notes`);
- * - `--backends wasm,webgpu`, `--threads 1,2`: the configurations (default: wasm with 1 and 2
- *   threads, and webgpu when an adapter exists);
+ * - `--backends wasm,webgpu,ort-training`, `--threads 1,2`: the configurations (default: wasm with
+ *   1 and 2 threads, webgpu when an adapter exists, and ort-training, ORT Web 1.19.2's
+ *   TrainingSession, 1 thread, on train-tiny only);
  * - `--webgpu-small`: also run the 124M workloads on a software WebGPU adapter (minutes per step);
  * - `--timeout-scale F`: multiply every process timeout by F (a machine shared with other jobs);
  * - `--out <dir>`: results directory (default bench/results).
@@ -33,7 +34,7 @@ import { RESULT_PREFIX } from "./worker.ts";
 import { type WorkloadName, WORKLOADS } from "./workloads.ts";
 
 interface Config {
-  backend: "wasm" | "webgpu";
+  backend: "wasm" | "webgpu" | "ort-training";
   threads: number;
 }
 
@@ -184,12 +185,14 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   const configs: Config[] = [];
   const threads = o.threads ?? [1, 2];
-  const backends = o.backends ?? ["wasm", "webgpu"];
+  const backends = o.backends ?? ["wasm", "webgpu", "ort-training"];
   if (backends.includes("wasm")) { for (const t of threads) configs.push({ backend: "wasm", threads: t }); }
   if (backends.includes("webgpu")) {
     if (gpu.available === false) notes.push(`webgpu skipped: ${(machine.webgpu as { reason: string }).reason}`);
     else configs.push({ backend: "webgpu", threads: 1 });
   }
+  // The ort-training engine (src/ort_training): one thread, training only; compared on train-tiny.
+  if (backends.includes("ort-training")) configs.push({ backend: "ort-training", threads: 1 });
   notes.push(
     "onnxruntime-node (a native CPU engine, ~5x wasm on matmuls here) is not a dependency of this package; not benchmarked",
   );
@@ -206,6 +209,10 @@ async function main(): Promise<void> {
     for (const cfg of configs) {
       const label = configLabel(cfg.backend, cfg.threads);
       const slow = cfg.backend === "webgpu" && gpu.isFallbackAdapter === true;
+      if (cfg.backend === "ort-training" && workload !== "train-tiny") {
+        runs.push(failure(workload, cfg, "skipped: the ort-training engine is measured on train-tiny only"));
+        continue;
+      }
       if (slow && (workload.endsWith("-small") || workload === "train-0.5b") && !o.webgpuSmall) {
         runs.push(failure(
           workload,

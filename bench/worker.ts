@@ -31,8 +31,10 @@ export function peakRssMb(): number | null {
 
 async function main(): Promise<void> {
   const [workload, backend, threadsArg, ...rest] = Deno.args;
-  if (!WORKLOADS.includes(workload as WorkloadName) || (backend !== "wasm" && backend !== "webgpu")) {
-    console.error(`usage: worker.ts <${WORKLOADS.join("|")}> <wasm|webgpu> <threads> [--quick] [--time-cap S]`);
+  if (!WORKLOADS.includes(workload as WorkloadName) || !["wasm", "webgpu", "ort-training"].includes(backend)) {
+    console.error(
+      `usage: worker.ts <${WORKLOADS.join("|")}> <wasm|webgpu|ort-training> <threads> [--quick] [--time-cap S]`,
+    );
     Deno.exit(2);
   }
   const threads = Number(threadsArg);
@@ -42,7 +44,9 @@ async function main(): Promise<void> {
   // Before ORT loads: the profile wraps WebAssembly.Memory and GPU buffer creation.
   const mem = MemoryProfile.install();
   configureRuntime({ wasmThreads: threads });
-  const choice = await resolveBackend(backend);
+  // ort-training: the reference log-probs on wasm, the steps on ORT 1.19.2's TrainingSession.
+  const ortTraining = backend === "ort-training";
+  const choice = await resolveBackend(ortTraining ? "wasm" : backend as "wasm" | "webgpu");
   const engine = await Engine.create(choice.backend);
   const log = (line: string) => console.error(`  [${workload} ${backend}/${threads}t] ${line}`);
   let memPeak = 0;
@@ -50,7 +54,7 @@ async function main(): Promise<void> {
   const timer = setInterval(() => (memPeak = Math.max(memPeak, Deno.memoryUsage().rss)), 200);
   let runs: Run[];
   try {
-    runs = await runWorkload(workload as WorkloadName, { engine, threads, quick, timeCapS, log, mem });
+    runs = await runWorkload(workload as WorkloadName, { engine, threads, quick, timeCapS, log, mem, ortTraining });
   } finally {
     clearInterval(timer);
   }

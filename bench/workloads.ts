@@ -22,6 +22,7 @@ import { buildPreferenceGraph, INPUT } from "../src/train/preference_graph.ts";
 import { compileStep } from "../src/train/step.ts";
 import { StepRunner } from "../src/train/step_runner.ts";
 import { shouldRecompute } from "../src/train/memory_plan.ts";
+import { OrtTrainingRunner } from "../src/ort_training/mod.ts";
 import { Rng } from "../src/util/rng.ts";
 import { countMatmulFlops } from "./flops.ts";
 import { type PairIds, SHAPES, sharedInputs } from "./inputs.ts";
@@ -39,6 +40,8 @@ export interface WorkloadContext {
   log: (line: string) => void;
   /** The memory profile: each workload runs its phases through `mem.phase()`. */
   mem: MemoryProfile;
+  /** Train with the ort-training engine (ORT 1.19.2's TrainingSession) instead of the fused step. */
+  ortTraining?: boolean;
 }
 
 /** Names of the workloads, in the order the suite runs them. */
@@ -76,7 +79,7 @@ export async function runWorkload(name: WorkloadName, ctx: WorkloadContext): Pro
 function runOf(ctx: WorkloadContext, workload: string) {
   return (metric: string, value: number | null, unit: string, note?: string): Run => ({
     workload,
-    backend: ctx.engine.backend,
+    backend: ctx.ortTraining ? "ort-training" : ctx.engine.backend,
     threads: ctx.threads,
     metric,
     value,
@@ -225,14 +228,11 @@ export async function trainWorkload(ctx: WorkloadContext, spec: TrainSpec): Prom
       ...batches.flat().map((p) => p.prompt.length + Math.max(p.chosen.length, p.rejected.length)),
     );
     recompute = shouldRecompute(model.config, 2 * Math.max(...batches.map((b) => b.length)), longest);
-    const pg = buildPreferenceGraph(model, lora, {
-      loss: "exo-pref",
-      betaPi: 0.1,
-      betaR: 0.1,
-      eps: 1e-3,
-      temperature: 1,
-    }, { recompute });
-    const compiled = compileStep({
+    const loss = { loss: "exo-pref", betaPi: 0.1, betaR: 0.1, eps: 1e-3, temperature: 1 } as const;
+    // The ort-training engine emits its own training model from the same graph; this one then
+    // serves only to count FLOPs.
+    const pg = buildPreferenceGraph(model, lora, loss, { recompute });
+    const compiled = ctx.ortTraining ? null : compileStep({
       graph: pg.graph,
       loss: pg.loss,
       params: pg.params,
@@ -245,7 +245,19 @@ export async function trainWorkload(ctx: WorkloadContext, spec: TrainSpec): Prom
     const params = new Map<string, Float32Array>();
     for (const [k, t] of adapter.tensors) params.set(k, t.data as Float32Array);
     const t2 = now();
-    const runner = await StepRunner.create(ctx.engine, compiled, params, { lr: 5e-4 });
+    const runner = compiled
+      ? await StepRunner.create(ctx.engine, compiled, params, { lr: 5e-4 })
+      : await OrtTrainingRunner.create({
+        model,
+        adapter,
+        loss,
+        optimizer: adamw({ weightDecay: 0 }),
+        lr: () => 5e-4,
+        totalSteps: batches.length,
+        gradAccum: 1,
+        maxGradNorm: 1,
+        recompute,
+      });
     sessionS = (now() - t2) / 1000;
     // As the trainer does: ORT holds the weights now, so the JS copy goes (the graph keeps only
     // its shapes, for counting FLOPs).

@@ -13,6 +13,8 @@
  * @module
  */
 
+import { resolveModelSource } from "../hub/source.ts";
+import type { HubOptions } from "../hub/settings.ts";
 import { type FileSource, joinPath, localFiles } from "../io/files.ts";
 import type { TensorData } from "../onnx/graph.ts";
 import { type Arch, type ModelConfig, parseModelConfig } from "./config.ts";
@@ -45,6 +47,19 @@ export interface LoadedModel {
   weights: Map<string, TensorData>;
   tokenizer: Tokenizer;
   generation: GenerationDefaults;
+  /** Set when the model was named by a Hub id: the repo, the revision asked for and its commit. */
+  hub?: { repo: string; revision: string; commit: string };
+}
+
+/** Options of {@link loadModel}. */
+export interface LoadOptions {
+  /** How a Hub id is fetched (revision, endpoint, token, offline, cache); see `src/hub/settings.ts`. */
+  hub?: HubOptions;
+  /**
+   * `"stored"` (default): float16 / bfloat16 weights stay 16-bit (half the memory; graphs cast them
+   * where used). `"float32"`: every weight is upcast on load (4 bytes per weight in JS and in ORT).
+   */
+  dtype?: "stored" | "float32";
 }
 
 /** The error of a model directory whose files are missing or do not fit together. */
@@ -196,17 +211,10 @@ async function loadGeneration(
   return gen;
 }
 
-/** Options of {@link loadModel}. */
-export interface LoadModelOptions {
-  /**
-   * `"stored"` (default): float16 / bfloat16 weights stay 16-bit (half the memory; graphs cast them
-   * where used). `"float32"`: every weight is upcast on load (4 bytes per weight in JS and in ORT).
-   */
-  dtype?: "stored" | "float32";
-}
-
 /**
- * Loads a model directory (config, weights, tokenizer, generation defaults).
+ * Loads a model directory (config, weights, tokenizer, generation defaults), or a Hugging Face Hub
+ * id (`org/name`) through the Hub cache (`src/hub/`): the snapshot is fetched as needed and then
+ * loaded as a directory.
  *
  * @throws {ModelLoadError} naming the file and tensor for a missing file, a missing, unexpected or
  *   misshapen weight, or a tokenizer larger than the embedding
@@ -214,13 +222,20 @@ export interface LoadModelOptions {
 export async function loadModel(
   dir: string,
   files: FileSource = localFiles(),
-  options: LoadModelOptions = {},
+  options: LoadOptions = {},
 ): Promise<LoadedModel> {
   const dtype = options.dtype ?? "stored";
   if (dtype !== "stored" && dtype !== "float32") {
     throw new RangeError(`loadModel: dtype must be "stored" or "float32", got ${JSON.stringify(dtype)}`);
   }
-  const keep = dtype === "stored";
+  const source = await resolveModelSource(dir, files, "model", options.hub);
+  const model = await loadModelDir(source.dir, source.files, dtype === "stored");
+  if (source.hub) model.hub = { repo: source.hub.repo, revision: source.hub.revision, commit: source.hub.commit };
+  return model;
+}
+
+/** Loads a model directory; `keep`: 16-bit weights stay 16-bit (else upcast to float32). */
+async function loadModelDir(dir: string, files: FileSource, keep: boolean): Promise<LoadedModel> {
   const configPath = joinPath(dir, "config.json");
   if (!(await files.exists(configPath))) {
     throw new ModelLoadError(`${configPath} not found: is ${dir} a Hugging Face model directory?`);

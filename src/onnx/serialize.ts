@@ -110,14 +110,20 @@ function writeShape(w: Writer, shape: Shape): void {
 }
 
 function writeValueInfo(w: Writer, field: number, v: Value): void {
-  // ValueInfoProto { name = 1; TypeProto type = 2 } ; TypeProto { Tensor tensor_type = 1 }
+  // ValueInfoProto { name = 1; TypeProto type = 2 } ; TypeProto { Tensor tensor_type = 1; Sequence sequence_type = 4 }
+  // Tensor { elem_type = 1; shape = 2 } ; Sequence { TypeProto elem_type = 1 }
+  // A sequence's elements may differ in shape (one per parameter), so its element type has none.
+  const sequence = v.graph.sequences.has(v.name);
+  const tensorType = (w: Writer) =>
+    writeMessage(w, 1, (w) => {
+      w.uint32(1 << 3).int32(ONNX_DTYPE_CODE[v.dtype]);
+      if (!sequence) writeShape(w, v.shape);
+    });
   writeMessage(w, field, (w) => {
     writeString(w, 1, v.name);
     writeMessage(w, 2, (w) => {
-      writeMessage(w, 1, (w) => {
-        w.uint32(1 << 3).int32(ONNX_DTYPE_CODE[v.dtype]);
-        writeShape(w, v.shape);
-      });
+      if (sequence) writeMessage(w, 4, (w) => writeMessage(w, 1, tensorType));
+      else tensorType(w);
     });
   });
 }

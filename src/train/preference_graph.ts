@@ -72,13 +72,16 @@ export const INPUT = {
 
 /**
  * Builds forward + loss for preference training. Frozen weights are initializers; the LoRA
- * parameters are float32 graph inputs.
+ * parameters are float32 graph inputs, named by their PEFT keys unless `paramName` renames them
+ * (ORT training artifacts in Python's layout carry PEFT's in-memory names, `lora_A.default.weight`).
+ * `build` chooses how weights are read and whether layers are recomputed (see `BuildOptions`).
  */
 export function buildPreferenceGraph(
   model: LoadedModel,
   lora: LoraConfig,
   o: PreferenceLossOptions,
   build: BuildOptions = {},
+  paramName: (peftKey: string) => string = (key) => key,
 ): PreferenceGraph {
   const g = new Graph("preference_step");
   const ids = g.input(INPUT.inputIds, "int64", ["rows", "seq"]);
@@ -97,8 +100,8 @@ export function buildPreferenceGraph(
   const params: Value[] = [];
   const map = new Map<string, Value>();
   for (const t of loraTargets(model.config, lora)) {
-    const a = g.input(t.keyA, "float32", [lora.r, t.inFeatures]);
-    const b = g.input(t.keyB, "float32", [t.outFeatures, lora.r]);
+    const a = g.input(paramName(t.keyA), "float32", [lora.r, t.inFeatures]);
+    const b = g.input(paramName(t.keyB), "float32", [t.outFeatures, lora.r]);
     map.set(t.keyA, a);
     map.set(t.keyB, b);
     params.push(a, b);
