@@ -20,7 +20,7 @@
  * @module
  */
 
-import { installDenoThreadShim } from "./deno_threads.ts";
+import { installWorkerUrlShim } from "./deno_threads.ts";
 
 /**
  * The most threads the default takes. More threads than cores only slow ORT down (its pool spins
@@ -52,7 +52,7 @@ export function defaultWasmThreads(cores: number = availableCores()): number {
 
 /** What this runtime needs while ORT starts its wasm threads. */
 export interface ThreadHooks {
-  /** ORT's `blob:` worker URL is refused (Deno, Bun): hand back the file URL (deno_threads.ts). */
+  /** ORT's `blob:` worker URL fails (Deno, Bun, Node): hand back the file URL (deno_threads.ts). */
   fileWorkerUrl: boolean;
   /** Growing the shared heap is unsafe with threads running (Deno): create it at full size. */
   fullHeap: boolean;
@@ -60,10 +60,12 @@ export interface ThreadHooks {
 
 /** The hooks the current runtime needs for `threads` wasm threads. */
 export function threadHooksFor(threads: number, g: object = globalThis): ThreadHooks {
-  const rt = g as { Deno?: unknown; Bun?: unknown };
+  const rt = g as { Deno?: unknown; Bun?: unknown; process?: { versions?: { node?: string } } };
   const multi = threads > 1;
+  // Deno and Bun define process.versions.node too; browsers and their workers have no process.
+  const serverSide = rt.Deno !== undefined || rt.Bun !== undefined || rt.process?.versions?.node !== undefined;
   return {
-    fileWorkerUrl: multi && (rt.Deno !== undefined || rt.Bun !== undefined),
+    fileWorkerUrl: multi && serverSide,
     fullHeap: multi && rt.Deno !== undefined,
   };
 }
@@ -107,7 +109,7 @@ export async function withWasmThreadHooks<T>(threads: number, fn: () => Promise<
   const hooks = threadHooksFor(threads);
   if (!hooks.fileWorkerUrl && !hooks.fullHeap) return await fn();
   if (active++ === 0) {
-    if (hooks.fileWorkerUrl) restoreActive.push(installDenoThreadShim());
+    if (hooks.fileWorkerUrl) restoreActive.push(installWorkerUrlShim());
     if (hooks.fullHeap) restoreActive.push(installFullHeapHook());
   }
   try {
