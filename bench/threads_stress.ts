@@ -75,7 +75,8 @@ async function runTrial(rt: Runtime, cfg: StressConfig, dir: string, timeoutS: n
   const text = new TextDecoder().decode(out.stdout);
   const line = text.split("\n").find((l) => l.startsWith(TRIAL_PREFIX));
   if (out.success && line) return { kind: "ok", result: JSON.parse(line.slice(TRIAL_PREFIX.length)) };
-  const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-2).join(" | ");
+  // The error's first line says what failed; its stack adds little.
+  const err = new TextDecoder().decode(out.stderr).split("\n").find((l) => /error/i.test(l)) ?? "";
   return { kind: "failed", why: `exit ${out.code}: ${err.slice(0, 300)}` };
 }
 

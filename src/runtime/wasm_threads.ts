@@ -45,8 +45,22 @@ export function availableCores(): number {
   return Math.max(1, os?.availableParallelism?.() ?? 1);
 }
 
-/** The default wasm thread count: the cores, at most {@link WASM_THREADS_CAP}. */
-export function defaultWasmThreads(cores: number = availableCores()): number {
+/**
+ * Whether this context can share wasm memory with workers: a browser page that is not
+ * cross-origin isolated (COOP/COEP headers) has no SharedArrayBuffer, and ORT would fall back to
+ * 1 thread with a console warning. Deno, Bun and Node always can.
+ */
+export function canShareMemory(g: object = globalThis): boolean {
+  const c = g as { SharedArrayBuffer?: unknown; crossOriginIsolated?: boolean };
+  return typeof c.SharedArrayBuffer === "function" && c.crossOriginIsolated !== false;
+}
+
+/**
+ * The default wasm thread count: the cores, at most {@link WASM_THREADS_CAP}; 1 where memory
+ * cannot be shared with workers.
+ */
+export function defaultWasmThreads(cores: number = availableCores(), shared: boolean = canShareMemory()): number {
+  if (!shared) return 1;
   return Math.max(1, Math.min(Math.floor(cores), WASM_THREADS_CAP));
 }
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { installWorkerUrlShim } from "../../src/runtime/deno_threads.ts";
 import {
+  canShareMemory,
   defaultWasmThreads,
   installFullHeapHook,
   MAX_HEAP_PAGES,
@@ -13,6 +14,12 @@ Deno.test("default wasm threads: the cores, at most the cap, at least 1", () => 
   assert.equal(WASM_THREADS_CAP, 4);
   assert.deepEqual([1, 2, 3, 4, 8, 64].map((c) => defaultWasmThreads(c)), [1, 2, 3, 4, 4, 4]);
   assert.equal(defaultWasmThreads(0), 1);
+  // A page that is not cross-origin isolated has no SharedArrayBuffer: ORT could only warn and use 1.
+  assert.equal(defaultWasmThreads(8, false), 1);
+  assert.equal(canShareMemory({ SharedArrayBuffer, crossOriginIsolated: false }), false);
+  assert.equal(canShareMemory({ crossOriginIsolated: true }), false);
+  assert.equal(canShareMemory({ SharedArrayBuffer, crossOriginIsolated: true }), true);
+  assert.equal(canShareMemory({ SharedArrayBuffer }), true); // Deno, Bun, Node: no crossOriginIsolated at all
   // This runtime reports its cores; the default follows them.
   assert.equal(defaultWasmThreads(), Math.min(navigator.hardwareConcurrency, WASM_THREADS_CAP));
 });
