@@ -98,8 +98,10 @@ async function main(): Promise<void> {
   console.log(TRIAL_PREFIX + JSON.stringify(result));
 }
 
-// Not `import.meta.main` (Node 20 lacks it): this file is only ever run, never imported for main().
-if (process.argv.some((a) => /threads_trial\.(ts|mjs)$/.test(a))) {
+// Node 20 has no `import.meta.main`; there the bundle's own path on the command line says it.
+const isMain = (import.meta as { main?: boolean }).main ??
+  process.argv.some((a) => /threads_trial\.(ts|mjs)$/.test(a));
+if (isMain) {
   try {
     await main();
     // ORT's worker threads can keep the process alive.
