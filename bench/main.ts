@@ -1,8 +1,9 @@
 /**
  * `deno task bench`: the fixed benchmark suite. Every (workload, backend, threads) runs in its own
  * `deno run bench/worker.ts` process with a timeout: ORT's wasm thread count is fixed per process,
- * peak RSS is per process, and a configuration that hangs inside ORT (seen with 2 wasm threads on
- * fused training steps) is killed and reported as a result instead of stalling the suite.
+ * peak RSS is per process, and a configuration that hangs inside ORT (as 2 wasm threads did under
+ * Deno before src/runtime/wasm_threads.ts) is killed and reported as a result instead of stalling
+ * the suite.
  *
  * Writes `bench/results/latest.json` and a dated copy, and prints a table.
  *
