@@ -44,7 +44,7 @@ async function sampleRewards(gen: Generator, prompts: string[]): Promise<{ mean:
 const root = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
 
 const HELP =
-  `Usage: deno task demo [--backend auto|webgpu|wasm] [--epochs N] [--lr F] [--max-steps N] [--out DIR] [--json]
+  `Usage: deno task demo [--backend auto|webgpu|wasm|native-cpu|native-webgpu] [--epochs N] [--lr F] [--max-steps N] [--out DIR] [--json]
 
 Tunes an EXO-pref adapter on models/review-gpt2 with data/pairs.jsonl and compares the held-out
 pairs (data/pairs-test.jsonl) before and after.`;

@@ -10,12 +10,15 @@ import { ConfigError } from "../models/config.ts";
 import { ModelLoadError } from "../models/load.ts";
 import { SafetensorsError } from "../models/safetensors.ts";
 import { TokenizerError } from "../models/tokenizer.ts";
+import { BackendUnavailableError } from "../runtime/backend.ts";
 
-/** True for bad data, model, adapter or option errors, and missing files. */
+/** True for bad data, model, adapter or option errors, missing files, and a requested backend that is absent. */
 export function isInputError(e: unknown): boolean {
   if (
     e instanceof DataError || e instanceof ConfigError || e instanceof ModelLoadError ||
-    e instanceof SafetensorsError || e instanceof AdapterError || e instanceof TokenizerError || e instanceof RangeError
+    e instanceof SafetensorsError || e instanceof AdapterError || e instanceof TokenizerError ||
+    e instanceof RangeError ||
+    e instanceof BackendUnavailableError
   ) return true;
   const msg = (e as Error)?.message ?? "";
   return /^File not found: |^Cannot resume from |^WebGPU was requested but is not available|^--out .* already holds checkpoints of an earlier run/

@@ -19,6 +19,7 @@ import { localFiles } from "../io/files.ts";
 import { readAdapter } from "../lora/adapter.ts";
 import { loadModel } from "../models/load.ts";
 import type { BackendPreference } from "../runtime/backend.ts";
+import { parseBackend, parseThreads } from "./backend_args.ts";
 import { type GenerateOptions, Generator } from "../generate/generator.ts";
 import { isInputError } from "./errors.ts";
 
@@ -38,7 +39,8 @@ const USAGE = "Usage: deno task cli generate --model DIR (--prompt STR | --promp
   "  --batch-size N        prompts decoded together with --prompts (default 1)\n" +
   "  --stop STR            stop a completion at this text (repeatable)\n" +
   "  --seed N              sampling seed (default: random, printed)\n" +
-  "  --backend B           auto | webgpu | wasm (default auto)\n" +
+  "  --backend B           auto | webgpu | wasm | native-cpu | native-webgpu (default auto)\n" +
+  "  --threads N           CPU threads: native-cpu intra-op (default: all cores), wasm (default 1)\n" +
   "  --json                print one JSON object instead of streaming text";
 
 function intOption(v: string | undefined, name: string, min: number): number | undefined {
@@ -81,6 +83,7 @@ export async function run(argv: string[]): Promise<number> {
         stop: { type: "string", multiple: true },
         seed: { type: "string" },
         backend: { type: "string", default: "auto" },
+        threads: { type: "string" },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -102,10 +105,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     if (args.prompts !== undefined && !args.out) throw new RangeError("--prompts needs --out FILE");
     if (args.merge && !args.adapter) throw new RangeError("--merge needs --adapter DIR");
-    const backend = args.backend as BackendPreference;
-    if (!["auto", "webgpu", "wasm"].includes(backend)) {
-      throw new RangeError(`--backend must be auto, webgpu or wasm, got ${JSON.stringify(backend)}`);
-    }
+    const backend: BackendPreference = parseBackend(args.backend);
+    const threads = parseThreads(args.threads);
     const numSamples = intOption(args["num-samples"], "num-samples", 1) ?? (args.prompts !== undefined ? 4 : 1);
     if (args.prompts !== undefined && numSamples < 2) {
       throw new RangeError(
@@ -136,7 +137,7 @@ export async function run(argv: string[]): Promise<number> {
       options.temperature = 1;
       console.error("sampling with temperature 1 (the model's generation_config.json does not sample)");
     }
-    const generator = await Generator.create(model, { backend, adapter, merge: args.merge });
+    const generator = await Generator.create(model, { backend, threads, adapter, merge: args.merge });
     console.error(`backend: ${generator.backend} (${generator.reason})`);
     try {
       if (data) {

@@ -1,5 +1,5 @@
 /**
- * `score --model DIR [--adapter DIR] --data FILE [--backend auto|webgpu|wasm] [--temperature F]
+ * `score --model DIR [--adapter DIR] --data FILE [--backend B] [--threads N] [--temperature F]
  * [--batch-size N] [--json]`: log π(completion | prompt) of every completion in a JSONL file.
  *
  * Line formats (TRL's and the EXO code's), text or pre-tokenized:
@@ -25,13 +25,15 @@ import { readDataset } from "../data/formats.ts";
 import { encodeDataset } from "../data/encode.ts";
 import type { BackendPreference } from "../runtime/backend.ts";
 import { isInputError } from "./errors.ts";
+import { parseBackend, parseThreads } from "./backend_args.ts";
 
 const USAGE = "Usage: deno task cli score --model DIR --data FILE [options]\n" +
   "  --model DIR          Hugging Face model directory\n" +
   "  --adapter DIR        PEFT LoRA adapter to apply (default: the base model)\n" +
   "  --data FILE          JSONL: {prompt, chosen, rejected} | {prompt, completions} | {prompt, completion}\n" +
   "                       or the *_ids variants\n" +
-  "  --backend B          auto | webgpu | wasm (default auto)\n" +
+  "  --backend B          auto | webgpu | wasm | native-cpu | native-webgpu (default auto)\n" +
+  "  --threads N          CPU threads: native-cpu intra-op (default: all cores), wasm (default 1)\n" +
   "  --temperature F      divide the logits by F before log-softmax (default 1)\n" +
   "  --batch-size N       sequences per run (default 8)\n" +
   "  --json               print one JSON object per input line";
@@ -102,6 +104,7 @@ export async function run(argv: string[]): Promise<number> {
         adapter: { type: "string" },
         data: { type: "string" },
         backend: { type: "string", default: "auto" },
+        threads: { type: "string" },
         temperature: { type: "string", default: "1" },
         "batch-size": { type: "string", default: "8" },
         json: { type: "boolean", default: false },
@@ -130,8 +133,12 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`--batch-size must be a positive integer, got ${values["batch-size"]}`);
     return 2;
   }
-  if (!["auto", "webgpu", "wasm"].includes(values.backend)) {
-    console.error(`--backend must be auto, webgpu or wasm, got ${values.backend}`);
+  let backend: BackendPreference, threads: number | undefined;
+  try {
+    backend = parseBackend(values.backend);
+    threads = parseThreads(values.threads);
+  } catch (e) {
+    console.error((e as Error).message);
     return 2;
   }
   let model: LoadedModel, data: Encoded[], scorer: Scorer;
@@ -145,7 +152,7 @@ export async function run(argv: string[]): Promise<number> {
       );
     }
     const adapter = values.adapter ? await readAdapter(values.adapter, localFiles(), model.config) : undefined;
-    scorer = await Scorer.create(model, { backend: values.backend as BackendPreference, adapter });
+    scorer = await Scorer.create(model, { backend, threads, adapter });
   } catch (e) {
     return failure(e);
   }

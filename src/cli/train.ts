@@ -12,7 +12,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { NonFiniteLossError, Trainer, type TrainOptions } from "../train/trainer.ts";
 import type { LossKind } from "../train/preference_graph.ts";
-import type { BackendPreference } from "../runtime/backend.ts";
+import { parseBackend, parseThreads } from "./backend_args.ts";
 import type { ScheduleKind } from "../optim/schedule.ts";
 import { isInputError } from "./errors.ts";
 
@@ -39,7 +39,8 @@ const HELP = `Usage: deno task cli train --model DIR --data FILE --out DIR [opti
   --epochs N            (default 1)
   --max-steps N         stop after N updates
   --seed N              (default 0)
-  --backend auto|webgpu|wasm (default auto)
+  --backend B           auto | webgpu | wasm | native-cpu | native-webgpu (default auto)
+  --threads N           CPU threads: native-cpu intra-op (default: all cores), wasm (default 1)
   --checkpoint-every N  also checkpoint every N updates (default: only at the end / on Ctrl-C)
   --resume              continue from the newest checkpoint in --out
   --json                print one JSON summary object on stdout at the end`;
@@ -100,6 +101,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions & { json: boolean; 
       "max-steps": { type: "string" },
       seed: { type: "string" },
       backend: { type: "string" },
+      threads: { type: "string" },
       "checkpoint-every": { type: "string" },
       resume: { type: "boolean" },
       json: { type: "boolean" },
@@ -135,7 +137,8 @@ export function parseTrainArgs(argv: string[]): TrainOptions & { json: boolean; 
     epochs: num("epochs", values.epochs),
     maxSteps: num("max-steps", values["max-steps"]),
     seed: num("seed", values.seed),
-    backend: values.backend as BackendPreference | undefined,
+    backend: values.backend === undefined ? undefined : parseBackend(values.backend),
+    threads: parseThreads(values.threads),
     checkpointEvery: num("checkpoint-every", values["checkpoint-every"]),
     resume: values.resume,
     json: values.json ?? false,

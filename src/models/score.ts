@@ -75,6 +75,8 @@ export interface ScoreSequence {
 export interface ScorerOptions {
   /** Default "auto" (WebGPU on a hardware adapter, else wasm). */
   backend?: BackendPreference;
+  /** CPU threads of a new engine (native-cpu intra-op threads; wasm threads). */
+  threads?: number;
   /** A LoRA adapter to apply (unmerged); without it the base model is scored. */
   adapter?: LoraAdapter;
   /** An engine to reuse (its backend wins over `backend`). */
@@ -146,7 +148,7 @@ export class Scorer {
     const out = new Array<number>(seqs.length).fill(0);
     const pad = this.model.tokenizer.padId ?? this.model.generation.eosTokenIds[0] ?? 0;
     // On WebGPU every new shape compiles shaders: round lengths up and keep the batch size fixed.
-    const gpu = this.backend === "webgpu";
+    const gpu = this.#engine.spec.device === "gpu";
     for (let start = 0; start < order.length; start += batchSize) {
       const idx = order.slice(start, start + batchSize);
       const rows = gpu ? Math.min(batchSize, order.length) : idx.length;

@@ -33,6 +33,7 @@ import type { Optimizer } from "../optim/optimizer.ts";
 import { lrSchedule, type ScheduleKind } from "../optim/schedule.ts";
 import { sgd } from "../optim/sgd.ts";
 import { type BackendPreference, resolveBackend } from "../runtime/backend.ts";
+import { BACKEND_NAMES, isBackendName } from "../runtime/backends.ts";
 import type { BackendName } from "../runtime/ort.ts";
 import { Engine, type OrtTensor } from "../runtime/session.ts";
 import { Rng } from "../util/rng.ts";
@@ -81,6 +82,8 @@ export interface TrainOptions {
   maxSteps?: number;
   seed?: number;
   backend?: BackendPreference;
+  /** CPU threads (native-cpu intra-op threads, default all cores; wasm threads, default 1). */
+  threads?: number;
   /** Write a checkpoint every N updates (0: only at the end and on interruption). Default 0. */
   checkpointEvery?: number;
   /** Continue from the newest checkpoint in `out/checkpoints`. */
@@ -100,10 +103,20 @@ export type ResolvedTrainOptions =
   & Required<
     Omit<
       TrainOptions,
-      "model" | "initAdapter" | "maxSteps" | "target" | "loraAlpha" | "files" | "progress" | "log" | "signal"
+      | "model"
+      | "initAdapter"
+      | "maxSteps"
+      | "target"
+      | "loraAlpha"
+      | "files"
+      | "progress"
+      | "log"
+      | "signal"
+      | "threads"
     >
   >
   & {
+    threads: number | null;
     model: string | LoadedModel;
     initAdapter: string | null;
     maxSteps: number | null;
@@ -176,6 +189,7 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
     maxSteps: o.maxSteps ?? null,
     seed: o.seed ?? 0,
     backend: o.backend ?? "auto",
+    threads: o.threads ?? null,
     checkpointEvery: o.checkpointEvery ?? 0,
     resume: o.resume ?? false,
   };
@@ -213,8 +227,11 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
   if (!["constant", "linear", "cosine"].includes(r.schedule)) {
     throw new RangeError(`--schedule must be constant, linear or cosine, got ${r.schedule}`);
   }
-  if (!["auto", "webgpu", "wasm"].includes(r.backend)) {
-    throw new RangeError(`--backend must be auto, webgpu or wasm, got ${r.backend}`);
+  if (r.backend !== "auto" && !isBackendName(r.backend)) {
+    throw new RangeError(`--backend must be one of auto, ${BACKEND_NAMES.join(", ")}, got ${r.backend}`);
+  }
+  if (r.threads !== null && !(Number.isInteger(r.threads) && r.threads >= 1)) {
+    throw new RangeError(`--threads must be a positive integer, got ${r.threads}`);
   }
   if (r.loraAlpha !== null && !(r.loraAlpha > 0)) {
     throw new RangeError(`--lora-alpha must be positive, got ${r.loraAlpha}`);
@@ -465,7 +482,7 @@ export class Trainer {
         `truncated ${tr.truncatedExamples} of ${tr.examples} examples to the model's ${tr.maxLength} positions`,
       );
     }
-    const engine = await Engine.create(choice.backend);
+    const engine = await Engine.create(choice.backend, { threads: o.threads ?? undefined });
 
     const resume = this.#p.resume;
     const adapter = resume ? resume.adapter : this.#p.adapter;
