@@ -10,21 +10,26 @@
  * - `--quick`: fewer steps and repetitions, smaller matmuls (about a third of the time);
  * - `--only <w1,w2>`: run only these workloads (the other workloads' runs are carried over from
  *   the previous latest.json, marked in `notes`);
- * - `--backends wasm,webgpu`, `--threads 1,2`: the configurations (default: wasm with 1 and 2
- *   threads, and webgpu when an adapter exists);
+ * - `--backends wasm,native-cpu,webgpu,native-webgpu`, `--threads 1,2`: the configurations
+ *   (default: wasm and native-cpu with 1 and 2 threads, webgpu when an adapter exists, native-webgpu
+ *   when onnxruntime-node's WebGPU EP finds one; a native backend that cannot load is skipped with
+ *   the reason in `notes`);
  * - `--webgpu-small`: also run the 124M workloads on a software WebGPU adapter (minutes per step);
  * - `--out <dir>`: results directory (default bench/results).
  *
  * @module
  */
 
+import type { BackendName } from "../src/runtime/ort.ts";
+import { isBackendName } from "../src/runtime/backends.ts";
+import { probeNative, probeNativeWebGpu } from "../src/runtime/probe_native.ts";
 import { prepareShared } from "./inputs.ts";
 import { configLabel, describeMachine, type Results, resultsTable, type Run, writeResults } from "./report.ts";
 import { RESULT_PREFIX } from "./worker.ts";
 import { type WorkloadName, WORKLOADS } from "./workloads.ts";
 
 interface Config {
-  backend: "wasm" | "webgpu";
+  backend: BackendName;
   threads: number;
 }
 
@@ -51,6 +56,9 @@ function parseArgs(args: string[]) {
   };
   const list = (flag: string) => get(flag)?.split(",").map((s) => s.trim()).filter(Boolean);
   const only = list("--only");
+  for (const b of list("--backends") ?? []) {
+    if (!isBackendName(b)) throw new RangeError(`--backends: unknown backend ${JSON.stringify(b)}`);
+  }
   for (const w of only ?? []) {
     if (!WORKLOADS.includes(w as WorkloadName)) {
       throw new RangeError(`--only: unknown workload ${JSON.stringify(w)}; choose from ${WORKLOADS.join(", ")}`);
@@ -160,15 +168,22 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   const configs: Config[] = [];
   const threads = o.threads ?? [1, 2];
-  const backends = o.backends ?? ["wasm", "webgpu"];
+  const backends = o.backends ?? ["wasm", "native-cpu", "webgpu", "native-webgpu"];
   if (backends.includes("wasm")) { for (const t of threads) configs.push({ backend: "wasm", threads: t }); }
+  if (backends.includes("native-cpu")) {
+    const native = await probeNative();
+    if (!native.available) notes.push(`native-cpu skipped: ${native.reason}`);
+    else for (const t of threads) configs.push({ backend: "native-cpu", threads: t });
+  }
   if (backends.includes("webgpu")) {
     if (gpu.available === false) notes.push(`webgpu skipped: ${(machine.webgpu as { reason: string }).reason}`);
     else configs.push({ backend: "webgpu", threads: 1 });
   }
-  notes.push(
-    "onnxruntime-node (a native CPU engine, ~5x wasm on matmuls here) is not a dependency of this package; not benchmarked",
-  );
+  if (backends.includes("native-webgpu")) {
+    const nw = await probeNativeWebGpu();
+    if (!nw.available) notes.push(`native-webgpu skipped: ${nw.reason}`);
+    else configs.push({ backend: "native-webgpu", threads: 1 });
+  }
   console.error(`bench: ${o.only.join(", ")} on ${configs.map((c) => configLabel(c.backend, c.threads)).join(", ")}`);
   console.error(
     `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, load ${machine.loadAverage}`,
@@ -223,7 +238,7 @@ async function main(): Promise<void> {
   console.log(resultsTable(runs));
   for (const n of notes) console.log(`note: ${n}`);
   console.log(
-    `\n${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Deno ${machine.deno}, ORT Web ${machine.onnxruntimeWeb}`,
+    `\n${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Deno ${machine.deno}, ORT Web ${machine.onnxruntimeWeb}, onnxruntime-node ${machine.onnxruntimeNode}`,
   );
   console.log(`wrote ${paths.join(", ")} in ${((performance.now() - t0) / 60000).toFixed(1)} min`);
 }

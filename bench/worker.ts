@@ -3,7 +3,9 @@
  * {@link RESULT_PREFIX}. `bench/main.ts` starts one process per (workload, backend, threads):
  * ORT's wasm thread count is fixed once ORT is loaded, and the peak RSS (VmHWM) is per process.
  *
- * Usage: `deno run -A bench/worker.ts <workload> <wasm|webgpu> <threads> [--quick] [--time-cap S]`
+ * Usage: `deno run -A bench/worker.ts <workload> <backend> <threads> [--quick] [--time-cap S]`, the
+ * backend one of `wasm`, `webgpu`, `native-cpu`, `native-webgpu`; threads are wasm's threads or
+ * native-cpu's intra-op threads.
  *
  * @module
  */
@@ -11,6 +13,7 @@
 import { configureRuntime } from "../src/runtime/ort.ts";
 import { Engine } from "../src/runtime/session.ts";
 import { resolveBackend } from "../src/runtime/backend.ts";
+import { BACKEND_NAMES, isBackendName } from "../src/runtime/backends.ts";
 import type { Run } from "./report.ts";
 import { runWorkload, type WorkloadName, WORKLOADS } from "./workloads.ts";
 
@@ -30,8 +33,10 @@ export function peakRssMb(): number | null {
 
 async function main(): Promise<void> {
   const [workload, backend, threadsArg, ...rest] = Deno.args;
-  if (!WORKLOADS.includes(workload as WorkloadName) || (backend !== "wasm" && backend !== "webgpu")) {
-    console.error(`usage: worker.ts <${WORKLOADS.join("|")}> <wasm|webgpu> <threads> [--quick] [--time-cap S]`);
+  if (!WORKLOADS.includes(workload as WorkloadName) || !isBackendName(backend)) {
+    console.error(
+      `usage: worker.ts <${WORKLOADS.join("|")}> <${BACKEND_NAMES.join("|")}> <threads> [--quick] [--time-cap S]`,
+    );
     Deno.exit(2);
   }
   const threads = Number(threadsArg);
@@ -40,7 +45,7 @@ async function main(): Promise<void> {
   const timeCapS = capIdx >= 0 ? Number(rest[capIdx + 1]) : 1e9;
   configureRuntime({ wasmThreads: threads });
   const choice = await resolveBackend(backend);
-  const engine = await Engine.create(choice.backend);
+  const engine = await Engine.create(choice.backend, { threads });
   const log = (line: string) => console.error(`  [${workload} ${backend}/${threads}t] ${line}`);
   let memPeak = 0;
   // Sampled too: VmHWM is the authority, the sample is a cross-check where /proc is missing.

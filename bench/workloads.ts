@@ -1,5 +1,5 @@
 /**
- * The workloads, each measured on one already-configured engine (backend + wasm threads). A
+ * The workloads, each measured on one already-configured engine (backend + CPU threads). A
  * workload returns its runs; `bench/worker.ts` runs exactly one per process so that each gets
  * its own peak RSS and its own ORT thread count.
  *
@@ -89,7 +89,7 @@ const now = () => performance.now();
  */
 async function matmulPeak(ctx: WorkloadContext): Promise<Run[]> {
   const run = runOf(ctx, "matmul-peak");
-  const slow = ctx.engine.backend === "webgpu";
+  const slow = ctx.engine.spec.device === "gpu";
   const shapes: [string, number, number, number][] = [
     ["512^3", 512, 512, 512],
     ["1024^3", 1024, 1024, 1024],
