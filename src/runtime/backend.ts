@@ -160,7 +160,7 @@ export async function resolveBackend(
       throw new BackendUnavailableError(preference, unavailableMessage(preference, why.reason, !loadFailed));
     }
     choice.backend = preference;
-    choice.reason = `${preference} requested (${why.reason})`;
+    choice.reason = preference === "wasm" ? "wasm requested" : `${preference} requested (${why.reason})`;
     choice.tried.push({ backend: preference, status: "taken", available: true, reason: choice.reason });
     return choice;
   }
@@ -200,7 +200,7 @@ export async function resolveBackend(
 async function availability(b: BackendName, choice: BackendChoice): Promise<{ available: boolean; reason: string }> {
   switch (b) {
     case "wasm":
-      return { available: true, reason: "ORT Web wasm" };
+      return { available: true, reason: "always available" };
     case "webgpu": {
       const w = choice.webgpu;
       return { available: w.available, reason: w.reason };

@@ -90,9 +90,9 @@ function classify(e: unknown): NativeUnavailableError {
       `${NATIVE_PACKAGE} has no binary for this platform (${platformName()}): ${firstLine(msg)}`,
     );
   }
-  if (
-    /cannot find (module|package)|could not (find|resolve)|not found|ERR_MODULE_NOT_FOUND|Unable to load/i.test(msg)
-  ) {
+  const code = String((e as { code?: unknown })?.code ?? "");
+  // Node: "Cannot find package ..."; Deno: 'Import "onnxruntime-node" not a dependency'; both ERR_MODULE_NOT_FOUND.
+  if (code === "ERR_MODULE_NOT_FOUND" || /cannot find (module|package)|not a dependency|could not resolve/i.test(msg)) {
     return new NativeUnavailableError("not-installed", `${NATIVE_PACKAGE} is not installed: ${NATIVE_INSTALL_HINT}`);
   }
   return new NativeUnavailableError("failed", `${NATIVE_PACKAGE} failed to load: ${firstLine(msg)}`);

@@ -1,14 +1,15 @@
 /**
  * Issue #6, "Show" 1: one step of `--optimizer sgd --lr 1 --max-grad-norm 0 --batch-size <all>`
  * from the fixture's adapter changes it by exactly minus PyTorch's gradient (golden.json
- * `losses.float64.<loss>.grad`), for every fixture model and each of the four losses, on wasm; on
- * WebGPU for a subset covering every loss and both architectures. For exo-pref the result also
+ * `losses.float64.<loss>.grad`), for every fixture model and each of the four losses, on wasm and on
+ * native-cpu (onnxruntime-node); on WebGPU (and native-webgpu where a GPU exists) for a subset
+ * covering every loss and both architectures. For exo-pref the result also
  * equals `adapter_after_sgd_exo/`. The first metrics line is checked against the golden loss,
  * log-ratios and log-probs, under TRL's metric names.
  *
  * Tolerance: for each tensor, max_i |(after_i − before_i) + grad_i| / max_i |grad_i| <= 1e-3 (the
  * worst element error relative to the tensor's largest gradient, i.e. the scale of the update).
- * Measured: ~1e-6 on wasm and WebGPU (float32 against PyTorch float64).
+ * Measured: ~1e-6 on wasm, native-cpu and WebGPU (float32 against PyTorch float64).
  */
 
 import assert from "node:assert/strict";
@@ -29,6 +30,7 @@ import {
   runTrainCli,
   webgpuOrSkip,
 } from "./_trainer_support.ts";
+import { nativeCpuOrSkip, nativeWebgpuOrSkip } from "../support/native.ts";
 
 const LOSSES: LossKind[] = ["exo-pref", "dpo-pref", "exo-rw", "dpo-rw"];
 const TOL = 1e-3;
@@ -150,6 +152,17 @@ for (const model of MODELS) {
   });
 }
 
+const native = await nativeCpuOrSkip();
+for (const model of MODELS) {
+  Deno.test({
+    name: `one SGD step at lr 1 on ${model} is minus the golden gradient, each loss (native-cpu)`,
+    ignore: !native,
+    fn: async () => {
+      for (const loss of LOSSES) await goldenStep(model, loss, "native-cpu");
+    },
+  });
+}
+
 Deno.test("the train CLI (subprocess, --json) does the golden exo-pref step on tiny-gpt2 (wasm)", async () => {
   const out = await Deno.makeTempDir({ prefix: "golden-cli-" });
   try {
@@ -262,5 +275,13 @@ Deno.test({
   ignore: !(await webgpuOrSkip()),
   fn: async () => {
     for (const [model, loss] of WEBGPU_CASES) await goldenStep(model, loss, "webgpu");
+  },
+});
+
+Deno.test({
+  name: "one SGD step at lr 1 is minus the golden gradient on native-webgpu (every loss, both architectures)",
+  ignore: !(await nativeWebgpuOrSkip()),
+  fn: async () => {
+    for (const [model, loss] of WEBGPU_CASES) await goldenStep(model, loss, "native-webgpu");
   },
 });
