@@ -6,7 +6,7 @@
  */
 
 import type { BackendPreference } from "../runtime/backend.ts";
-import { BACKEND_NAMES, isBackendName } from "../runtime/backends.ts";
+import { BACKEND_CHOICES_TEXT, BACKEND_NAMES, isBackendName } from "../runtime/backends.ts";
 
 /** The `--backend` values, for help texts: `auto | webgpu | wasm | native-cpu | native-webgpu`. */
 export const BACKEND_CHOICES = ["auto", ...BACKEND_NAMES].join(" | ");
@@ -18,7 +18,7 @@ export const THREADS_HELP = "CPU threads: native-cpu intra-op threads (default: 
 export function parseBackend(v: string | undefined): BackendPreference {
   if (v === undefined) return "auto";
   if (v !== "auto" && !isBackendName(v)) {
-    throw new RangeError(`--backend must be one of ${BACKEND_CHOICES}, got ${JSON.stringify(v)}`);
+    throw new RangeError(`--backend must be ${BACKEND_CHOICES_TEXT}, got ${v}`);
   }
   return v;
 }

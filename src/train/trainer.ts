@@ -33,7 +33,7 @@ import type { Optimizer } from "../optim/optimizer.ts";
 import { lrSchedule, type ScheduleKind } from "../optim/schedule.ts";
 import { sgd } from "../optim/sgd.ts";
 import { type BackendPreference, resolveBackend } from "../runtime/backend.ts";
-import { BACKEND_NAMES, isBackendName } from "../runtime/backends.ts";
+import { BACKEND_CHOICES_TEXT, isBackendName } from "../runtime/backends.ts";
 import type { BackendName } from "../runtime/ort.ts";
 import { Engine, type OrtTensor } from "../runtime/session.ts";
 import { Rng } from "../util/rng.ts";
@@ -228,7 +228,7 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
     throw new RangeError(`--schedule must be constant, linear or cosine, got ${r.schedule}`);
   }
   if (r.backend !== "auto" && !isBackendName(r.backend)) {
-    throw new RangeError(`--backend must be one of auto, ${BACKEND_NAMES.join(", ")}, got ${r.backend}`);
+    throw new RangeError(`--backend must be ${BACKEND_CHOICES_TEXT}, got ${r.backend}`);
   }
   if (r.threads !== null && !(Number.isInteger(r.threads) && r.threads >= 1)) {
     throw new RangeError(`--threads must be a positive integer, got ${r.threads}`);

@@ -44,7 +44,10 @@ for (const backend of ["native-cpu", "native-webgpu"] as const) {
         const ref = await Generator.create(model, { engine: wasm, adapter });
         try {
           assert.equal(gen.backend, backend);
-          const prompts = [model.tokenizer.encode("The service was slow and the food"), model.tokenizer.encode("Great")];
+          const prompts = [
+            model.tokenizer.encode("The service was slow and the food"),
+            model.tokenizer.encode("Great"),
+          ];
           for (const withAdapter of [true, false]) {
             if (!withAdapter) await Promise.all([gen.setAdapter(null), ref.setAdapter(null)]);
             for (const p of prompts) {

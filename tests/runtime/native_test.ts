@@ -35,7 +35,13 @@ function testGraph(): { bytes: ReturnType<typeof serializeModel>; x: Float32Arra
   const x = g.input("x", "float32", ["n", 64]);
   const w = Float32Array.from({ length: 64 * 512 }, (_, i) => Math.sin(i * 0.37) * 0.1);
   const b = Float32Array.from({ length: 512 }, (_, i) => Math.cos(i) * 0.01);
-  const y = op.softmax(op.add(op.matmul(x, g.initializer("w", { dtype: "float32", shape: [64, 512], data: w })), g.initializer("b", { dtype: "float32", shape: [512], data: b })), -1);
+  const y = op.softmax(
+    op.add(
+      op.matmul(x, g.initializer("w", { dtype: "float32", shape: [64, 512], data: w })),
+      g.initializer("b", { dtype: "float32", shape: [512], data: b }),
+    ),
+    -1,
+  );
   g.output(op.reduceSum(op.mul(y, y), [-1], false), "y");
   return {
     bytes: serializeModel(g, { externalDataThreshold: 1024 }),
@@ -57,7 +63,9 @@ Deno.test({
       await s.release();
     }
     // Float32 sums of 64 products in another order: ~1e-8 apart; 1e-6 is 100x that.
-    for (let i = 0; i < 3; i++) assert.ok(Math.abs(out[0][i] - out[1][i]) <= 1e-6, `row ${i}: ${out[0][i]} vs ${out[1][i]}`);
+    for (let i = 0; i < 3; i++) {
+      assert.ok(Math.abs(out[0][i] - out[1][i]) <= 1e-6, `row ${i}: ${out[0][i]} vs ${out[1][i]}`);
+    }
     assert.equal((await Engine.create("native-cpu")).threads, navigator.hardwareConcurrency);
     assert.equal((await Engine.create("native-cpu", { threads: 1 })).threads, 1);
     await assert.rejects(() => Engine.create("native-cpu", { threads: 0 }), RangeError);
@@ -161,7 +169,10 @@ Deno.test("without onnxruntime-node installed: exit 2 with the install command; 
   try {
     const r = await cli([...TRAIN, "--out", `${dir}/run`, "--backend", "native-cpu"], { cwd: dir });
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /native-cpu was requested but is not available: onnxruntime-node is not installed: npm install onnxruntime-node@1\.30\.0/);
+    assert.match(
+      r.stderr,
+      /native-cpu was requested but is not available: onnxruntime-node is not installed: npm install onnxruntime-node@1\.30\.0/,
+    );
     const d = await cli(["doctor", "--json"], { cwd: dir });
     assert.equal(d.code, 0, d.stderr);
     const report = JSON.parse(d.stdout);

@@ -163,7 +163,7 @@ const CASES: BadCase[] = [
     name: "unknown-backend",
     data: { path: `${FX}/pairs.jsonl` },
     args: ["--backend", "cuda"],
-    message: () => "--backend must be auto, webgpu or wasm, got cuda",
+    message: () => "--backend must be auto, webgpu, wasm, native-cpu or native-webgpu, got cuda",
   },
   {
     name: "unknown-option",

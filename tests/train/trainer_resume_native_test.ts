@@ -87,7 +87,11 @@ Deno.test({
           moved = Math.max(moved, Math.abs(y[i] - z[i]));
         }
       }
-      console.log(`  max |native-cpu run - wasm→native-cpu resume| ${worst.toExponential(2)}; largest move after the resume ${moved.toExponential(2)}`);
+      console.log(
+        `  max |native-cpu run - wasm→native-cpu resume| ${worst.toExponential(2)}; largest move after the resume ${
+          moved.toExponential(2)
+        }`,
+      );
       assert.ok(worst <= TOL, `adapters differ by ${worst.toExponential(2)} > ${TOL}`);
       assert.ok(moved > 100 * TOL, `the resumed steps must move the adapter (moved ${moved.toExponential(2)})`);
 
