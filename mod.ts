@@ -123,10 +123,26 @@ export {
 } from "./src/data/batching.ts";
 
 // Runtime and graphs
-export { type BackendChoice, type BackendPreference, probeWebGpu, resolveBackend } from "./src/runtime/backend.ts";
-export { type BackendName, configureRuntime, ORT_VERSION, type RuntimeConfig } from "./src/runtime/ort.ts";
+export {
+  type BackendChoice,
+  type BackendPreference,
+  type BackendTrial,
+  BackendUnavailableError,
+  probeWebGpu,
+  resolveBackend,
+} from "./src/runtime/backend.ts";
+export { BACKEND_NAMES, BACKENDS, type BackendSpec } from "./src/runtime/backends.ts";
+export {
+  type BackendName,
+  configureRuntime,
+  type NativeBackendName,
+  ORT_VERSION,
+  type RuntimeConfig,
+} from "./src/runtime/ort.ts";
+export { type NativeProbe, type NativeWebGpuProbe, probeNative, probeNativeWebGpu } from "./src/runtime/probe_native.ts";
 export {
   Engine,
+  type EngineOptions,
   GraphSession,
   type OrtTensor,
   readTensor,

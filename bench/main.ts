@@ -15,6 +15,7 @@
  *   when onnxruntime-node's WebGPU EP finds one; a native backend that cannot load is skipped with
  *   the reason in `notes`);
  * - `--webgpu-small`: also run the 124M workloads on a software WebGPU adapter (minutes per step);
+ * - `--max-timeout <s>`: caps every worker's timeout (bench/gpu-check.sh keeps its 10 minutes so);
  * - `--out <dir>`: results directory (default bench/results).
  *
  * @module
@@ -71,6 +72,7 @@ function parseArgs(args: string[]) {
     threads: list("--threads")?.map(Number),
     webgpuSmall: args.includes("--webgpu-small"),
     out: get("--out") ?? new URL("./results", import.meta.url).pathname,
+    maxTimeout: get("--max-timeout") === undefined ? Infinity : Number(get("--max-timeout")),
   };
 }
 
@@ -206,7 +208,7 @@ async function main(): Promise<void> {
         continue;
       }
       const extra = [...(o.quick ? ["--quick"] : []), ...(slow ? ["--time-cap", String(SLOW_TIME_CAP_S)] : [])];
-      const timeout = TIMEOUT_S[workload][o.quick ? 1 : 0] * (slow ? 2 : 1);
+      const timeout = Math.min(o.maxTimeout, TIMEOUT_S[workload][o.quick ? 1 : 0] * (slow ? 2 : 1));
       console.error(`== ${workload} on ${label} (timeout ${timeout} s)`);
       const r = await runWorker(workload, cfg, extra, timeout, root);
       console.error(`   ${r.seconds.toFixed(0)} s`);
