@@ -139,7 +139,12 @@ export {
   ORT_VERSION,
   type RuntimeConfig,
 } from "./src/runtime/ort.ts";
-export { type NativeProbe, type NativeWebGpuProbe, probeNative, probeNativeWebGpu } from "./src/runtime/probe_native.ts";
+export {
+  type NativeProbe,
+  type NativeWebGpuProbe,
+  probeNative,
+  probeNativeWebGpu,
+} from "./src/runtime/probe_native.ts";
 export {
   Engine,
   type EngineOptions,

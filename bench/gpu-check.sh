@@ -56,7 +56,8 @@ fi
 
 # --- Vulkan: the loader (libvulkan.so.1) from the carried .debs when the image has none, and the
 # GPU vendor's ICD (NVIDIA's JSON in the usual places, or the driver mount /usr/local/nvidia).
-if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
+ldconfig=$(command -v ldconfig || echo /sbin/ldconfig)
+if ! "$ldconfig" -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
   if compgen -G "$carry/vulkan/*.deb" >/dev/null; then
     say "no Vulkan loader on this machine: unpacking the carried .debs into $work/vk"
     for f in "$carry"/vulkan/*.deb; do dpkg -x "$f" "$work/vk" 2>/dev/null || (cd "$work" && ar x "$f" data.tar.xz && mkdir -p vk && tar -xJf data.tar.xz -C vk); done

@@ -192,3 +192,28 @@ Deno.test("without onnxruntime-node installed: exit 2 with the install command; 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the browser bundle does not contain onnxruntime-node (the import is lazy and not followed)", async () => {
+  const esbuild = await import("esbuild");
+  try {
+    // The options of scripts/build.ts that decide what gets bundled.
+    const r = await esbuild.build({
+      entryPoints: [`${ROOT}/mod.ts`],
+      bundle: true,
+      format: "esm",
+      platform: "neutral",
+      mainFields: ["module", "main"],
+      conditions: ["import", "default"],
+      external: ["node:*"],
+      write: false,
+      metafile: true,
+      logLevel: "silent",
+    });
+    const inputs = Object.keys(r.metafile!.inputs);
+    assert.ok(inputs.some((p) => p.includes("src/runtime/ort_native.ts")), "the loader itself is bundled");
+    assert.deepEqual(inputs.filter((p) => p.includes("onnxruntime-node")), []);
+    assert.ok(inputs.some((p) => p.includes("onnxruntime-web")), "ORT Web is bundled");
+  } finally {
+    await esbuild.stop();
+  }
+});
