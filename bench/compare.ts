@@ -14,7 +14,7 @@
 
 import { fmt, type Results, type Run, table } from "./report.ts";
 
-const HIGHER_IS_BETTER = /per_s|gflops|pct_of_peak/;
+const HIGHER_IS_BETTER = /per_s|per_cpu_s|gflops|pct_of_peak/;
 
 async function readResults(path: string): Promise<Results | null> {
   try {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import process from "node:process";
 import { padPairs } from "../src/data/batching.ts";
 import type { EncodedPair } from "../src/data/encode.ts";
 import { Generator } from "../src/generate/generator.ts";
@@ -206,7 +207,7 @@ async function train(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run[
   const sessionS = (now() - t2) / 1000;
   ctx.log(`${workload}: graph ${compileS.toFixed(1)} s, session ${sessionS.toFixed(1)} s`);
 
-  let tokens = 0, seconds = 0, flops = 0, refSeconds = 0, steps = 0;
+  let tokens = 0, seconds = 0, flops = 0, refSeconds = 0, steps = 0, cpuSeconds = 0;
   const stepMs: number[] = [];
   try {
     for (let i = 0; i < batches.length; i++) {
@@ -219,15 +220,18 @@ async function train(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run[
         [INPUT.completionMask]: e.tensor(padded.completionMask as Float32Array, [padded.rows, padded.length]),
         [INPUT.refLogps]: e.tensor(refs[i], [padded.rows]),
       };
+      const c0 = process.cpuUsage();
       const t = now();
       const r = await runner.run(feeds);
       const dt = now() - t;
+      const cpu = process.cpuUsage(c0);
       if (!Number.isFinite(r.loss)) throw new Error(`non-finite loss ${r.loss} at step ${i}`);
       ctx.log(`${workload} step ${i}${i < warmup ? " (warm-up)" : ""}: ${dt.toFixed(0)} ms, loss ${r.loss.toFixed(5)}`);
       if (i < warmup) continue;
       const stepTokens = padded.rowLengths.reduce((a, b) => a + b, 0);
       tokens += stepTokens;
       seconds += dt / 1000;
+      cpuSeconds += (cpu.user + cpu.system) / 1e6;
       refSeconds += refMs[i] / 1000;
       stepMs.push(dt);
       flops += countMatmulFlops(pg.graph, { rows: padded.rows, seq: padded.length }).flops;
@@ -240,6 +244,9 @@ async function train(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run[
   const note = steps < measured ? `time cap ${ctx.timeCapS} s: ${steps} of ${measured} steps measured` : undefined;
   return [
     run("tokens_per_s", tokens / seconds, "tokens/s", note),
+    // Tokens per CPU-second of the process (all its threads): on a shared machine this moves less than
+    // wall time with the other load; at 1 thread it is the throughput on a core of one's own.
+    run("tokens_per_cpu_s", tokens / cpuSeconds, "tokens/s"),
     run("step_ms", mean(stepMs), "ms"),
     run("gflops", flops / seconds / 1e9, "GFLOP/s"),
     run("gflop_per_step", flops / steps / 1e9, "GFLOP"),
@@ -261,20 +268,23 @@ async function scoreSmall(ctx: WorkloadContext): Promise<Run[]> {
   const scorer = await Scorer.create(model, { engine: ctx.engine });
   const setupS = (now() - t0) / 1000;
   const reps = ctx.quick ? 1 : 3;
-  let tokens = 0, seconds = 0, n = 0;
+  let tokens = 0, seconds = 0, n = 0, cpuSeconds = 0;
   const graph = buildScoringGraph(model);
   let flops = 0;
   try {
     for (let i = 0; i <= reps; i++) {
       const seqs = sequencesOf(inputs.smallBatches[i % inputs.smallBatches.length]).slice(0, SHAPES.scoreRows);
+      const c0 = process.cpuUsage();
       const t = now();
       await scorer.score(seqs, { batchSize: seqs.length });
       const dt = now() - t;
+      const cpu = process.cpuUsage(c0);
       ctx.log(`score-small run ${i}${i === 0 ? " (warm-up)" : ""}: ${dt.toFixed(0)} ms`);
       if (i === 0) continue;
       const len = Math.max(...seqs.map((s) => s.promptIds.length + s.completionIds.length));
       tokens += seqs.reduce((s, q) => s + q.promptIds.length + q.completionIds.length, 0);
       seconds += dt / 1000;
+      cpuSeconds += (cpu.user + cpu.system) / 1e6;
       flops += countMatmulFlops(graph, { batch: seqs.length, seq: len }).flops;
       n++;
       if (seconds > ctx.timeCapS) break;
@@ -284,6 +294,7 @@ async function scoreSmall(ctx: WorkloadContext): Promise<Run[]> {
   }
   return [
     run("tokens_per_s", tokens / seconds, "tokens/s"),
+    run("tokens_per_cpu_s", tokens / cpuSeconds, "tokens/s"),
     run("batch_ms", (seconds / n) * 1000, "ms"),
     run("gflops", flops / seconds / 1e9, "GFLOP/s"),
     run("setup_s", setupS, "s"),
