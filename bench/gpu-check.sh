@@ -2,8 +2,9 @@
 # The GPU check: on a Linux x86-64 machine with a GPU (NVIDIA or other, with Vulkan drivers), no
 # network and no Deno, runs `doctor`, the golden SGD step on native-webgpu (onnxruntime-node's Dawn)
 # and on webgpu (Deno's WebGPU), and train-small / score-small / decode-small on both, plus the
-# wasm-1-thread and native-cpu baselines, in under 10 minutes. Results: DIR/gpu-check.json (summary,
-# golden errors, every bench run), DIR/bench-*/latest.json, DIR/log.txt.
+# wasm-1-thread and native-cpu baselines, in under 10 minutes. Results, three files: DIR/gpu-check.json
+# (summary, doctor, golden errors, every bench run), DIR/log.txt (everything printed, with the bench
+# tables) and DIR/nvidia-smi.txt; the bench suites' own files stay in $TMPDIR/exo-tune-gpu-check/bench.
 #
 #   bench/gpu-check.sh [DIR]          (DIR defaults to $OUT, else ./gpu-check-results)
 #
@@ -82,7 +83,8 @@ mkdir -p "$XDG_RUNTIME_DIR" "$XDG_CACHE_HOME"
 
 # --- the check: 9 minutes of budget inside a 9.5-minute hard limit (10 minutes in all).
 left=$((570 - ($(date +%s) - t0)))
-timeout --kill-after=10 "$left" "$deno" run -A bench/gpu_check.ts --out "$dir" --budget-s $((left - 30)) "${@:2}"
+timeout --kill-after=10 "$left" "$deno" run -A bench/gpu_check.ts --out "$dir" --bench-dir "$work/bench" \
+  --budget-s $((left - 30)) "${@:2}"
 code=$?
 say "exit $code; results in $dir/gpu-check.json"
 exit $code

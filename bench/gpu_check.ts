@@ -14,7 +14,9 @@
  * still leaves what it measured; a backend that is absent or fails is recorded with the reason and
  * the check goes on. Exit code 0 when it ran to the end (whatever it found), 1 otherwise.
  *
- * Usage: `deno run -A bench/gpu_check.ts --out DIR [--budget-s 540] [--quick]`
+ * Usage: `deno run -A bench/gpu_check.ts --out DIR [--bench-dir DIR] [--budget-s 540] [--quick]`; the
+ * bench suites write their own result files under `--bench-dir` (default `DIR/bench`), and everything
+ * they measured is also in `gpu-check.json` (the device tool brings back at most 8 files).
  *
  * @module
  */
@@ -68,6 +70,7 @@ function arg(name: string): string | undefined {
 }
 
 const out = arg("--out") ?? "gpu-check-results";
+const benchDir = arg("--bench-dir") ?? `${out}/bench`;
 const budgetS = Number(arg("--budget-s") ?? 540);
 const quick = Deno.args.includes("--quick");
 const root = new URL("..", import.meta.url).pathname;
@@ -141,7 +144,7 @@ async function goldenStep(backend: BackendName, model: string, loss: LossKind): 
 
 /** Runs bench/main.ts into its own results directory and records what it wrote. */
 async function bench(label: string, args: string[]): Promise<void> {
-  const dir = `${out}/bench-${label}`;
+  const dir = `${benchDir}/${label}`;
   await Deno.mkdir(dir, { recursive: true });
   const cap = Math.max(30, Math.floor(left() - 20));
   const full = ["run", "-A", "bench/main.ts", ...args, "--max-timeout", String(cap), "--out", dir];
@@ -158,6 +161,7 @@ async function bench(label: string, args: string[]): Promise<void> {
   const [status, stdout] = await Promise.all([child.status, new Response(child.stdout).text()]);
   clearTimeout(timer);
   await Deno.writeTextFile(`${dir}/table.txt`, stdout);
+  console.error(stdout); // the table, into the log
   let runs: Run[] = [], notes: string[] = [];
   try {
     const r = JSON.parse(await Deno.readTextFile(`${dir}/latest.json`)) as Results;
