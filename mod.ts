@@ -17,12 +17,15 @@
 // Training
 export {
   NonFiniteLossError,
+  type ResolvedTrainOptions,
   resolveTrainOptions,
   train,
+  TRAIN_OPTIONS,
   Trainer,
   type TrainOptions,
   type TrainSummary,
 } from "./src/train/trainer.ts";
+export { describeError, type Namer, OptionError, type OptionSpec } from "./src/options/table.ts";
 export { isRewardLoss, LOSS_KINDS, type LossKind } from "./src/train/preference_graph.ts";
 export { evaluatePairs, type PairEvaluation, scorePairs } from "./src/train/evaluate.ts";
 export { type Checkpoint, latestCheckpoint, loadCheckpoint, type TrainerState } from "./src/train/checkpoint.ts";
@@ -34,6 +37,27 @@ export {
   StepRunner,
   type StepRunnerOptions,
 } from "./src/train/step_runner.ts";
+
+// ONNX Runtime's training API (the ort-training engine and its artifacts)
+export {
+  ARTIFACT_FILES,
+  type ArtifactBytes,
+  ArtifactError,
+  type ArtifactsInfo,
+  checkArtifacts,
+  CheckpointError,
+  type CheckpointState,
+  emitArtifacts,
+  type EmitArtifactsOptions,
+  ORT_TRAINING_BACKEND,
+  OrtTrainingRunner,
+  OrtTrainingSession,
+  readArtifacts,
+  readArtifactsAdapter,
+  readCheckpoint,
+  writeArtifacts,
+  writeCheckpoint,
+} from "./src/ort_training/mod.ts";
 
 // Losses
 export * from "./src/losses/mod.ts";
@@ -47,6 +71,8 @@ export {
   type GradContext,
   type GradRule,
   hasGradRule,
+  setCustomGradient,
+  setRecompute,
 } from "./src/autodiff/mod.ts";
 export {
   adamw,
@@ -63,10 +89,40 @@ export {
 } from "./src/optim/mod.ts";
 
 // Models, tokenizers, scoring
-export { type GenerationDefaults, type LoadedModel, loadModel, ModelLoadError } from "./src/models/load.ts";
+export {
+  type GenerationDefaults,
+  type LoadedModel,
+  loadModel,
+  type LoadOptions,
+  ModelLoadError,
+  releaseWeights,
+} from "./src/models/load.ts";
 export { loadTokenizer, type Tokenizer, TokenizerError } from "./src/models/tokenizer.ts";
+export {
+  applyChatTemplate,
+  type ChatMessage,
+  ChatTemplateError,
+  type ChatTemplateOptions,
+  renderChat,
+} from "./src/models/chat_template.ts";
+
+// Hugging Face Hub
+export { HubError, type HubOptions, isHubId } from "./src/hub/settings.ts";
+
+// Scaling out: the same run as a TRL script
+export { exportTrl, TRL_VERSION, type TrlExport, type TrlExportContext } from "./src/export/trl.ts";
 export { type Arch, ConfigError, type ModelConfig, parseModelConfig } from "./src/models/config.ts";
-export { buildForward, type ForwardInputs, type ForwardOutputs, type LoraAttachment } from "./src/models/forward.ts";
+export {
+  buildForward,
+  buildHidden,
+  type ForwardInputs,
+  type ForwardOutputs,
+  type HiddenOutputs,
+  type LoraAttachment,
+} from "./src/models/forward.ts";
+export { type BuildOptions } from "./src/models/layers.ts";
+export { type HalfDtypes, halfDtypesFor } from "./src/models/half_dtypes.ts";
+export { buildHeadLogprobs, buildHeadSequenceLogprobs, VOCAB_CHUNK } from "./src/models/head_logprobs.ts";
 export {
   buildSequenceLogprobs,
   buildTokenLogprobs,
@@ -80,7 +136,9 @@ export {
   type SafeTensor,
   SafetensorsError,
   serializeSafetensors,
+  tensorToFloat32,
   toFloat32,
+  toStoredTensorData,
   toTensorData,
 } from "./src/models/safetensors.ts";
 
@@ -102,7 +160,7 @@ export * from "./src/generate/mod.ts";
 
 // Data
 export { DataError, type DataWarning, parseJsonl } from "./src/data/jsonl.ts";
-export { type DataKind, type Dataset, readDataset, validateAll } from "./src/data/formats.ts";
+export { type DataKind, type Dataset, readDataset, validateAll, validateMessages } from "./src/data/formats.ts";
 export {
   encodeDataset,
   type EncodedGroup,
@@ -124,12 +182,15 @@ export {
 
 // Runtime and graphs
 export {
+  BACKEND_PREFERENCES,
   type BackendChoice,
   type BackendPreference,
   type BackendTrial,
   BackendUnavailableError,
   probeWebGpu,
   resolveBackend,
+  RUNTIME_BACKEND_PREFERENCES,
+  type TrainBackendPreference,
 } from "./src/runtime/backend.ts";
 export { BACKEND_NAMES, BACKENDS, type BackendSpec } from "./src/runtime/backends.ts";
 export {
@@ -159,4 +220,5 @@ export * as ops from "./src/onnx/ops.ts";
 export { type SerializedModel, serializeModel, type SerializeOptions } from "./src/onnx/serialize.ts";
 export type { DType } from "./src/onnx/dtype.ts";
 export { type FileSink, type FileSource, localFiles, memoryFiles, urlFiles } from "./src/io/files.ts";
+export { opfsFiles } from "./src/io/opfs.ts";
 export { Rng, type RngState } from "./src/util/rng.ts";

@@ -6,7 +6,10 @@
 #   libonnxruntime.so.1.xz   onnxruntime-node's linux/x64 library, likewise (46 MB -> ~11 MiB)
 #   node_modules.tar.xz      the rest of node_modules the check imports (~5.5 MiB, mostly two .wasm
 #                            files): onnxruntime-web's WebGPU and wasm bundles, onnxruntime-node's JS
-#                            and binding, onnxruntime-common, protobufjs, @huggingface/tokenizers
+#                            and binding, onnxruntime-common, protobufjs, @huggingface/tokenizers,
+#                            and what loadModel imports since the Hub and chat-template work
+#                            (@huggingface/hub with its xetchunk-wasm chain, @huggingface/jinja,
+#                            flatbuffers)
 #   vulkan/*.deb             Debian's Vulkan loader and GLVND dispatch (~0.3 MiB), unpacked by the
 #                            check only where the machine has no libvulkan.so.1
 #
@@ -65,6 +68,15 @@ files=(
   "$nm/@protobufjs"
   "$nm/long"
   "$nm/@huggingface/tokenizers"
+  "$nm/@huggingface/jinja/package.json"
+  "$nm/@huggingface/jinja/dist"
+  "$nm/@huggingface/hub/package.json"
+  "$nm/@huggingface/hub/dist"
+  "$nm/@huggingface/xetchunk-wasm"
+  "$nm/@huggingface/blake3-jit"
+  "$nm/gearhash-jit"
+  "$nm/flatbuffers/package.json"
+  "$nm/flatbuffers/js"
 )
 pack_modules() {
   local list=("${files[@]}")

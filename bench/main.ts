@@ -10,13 +10,16 @@
  * - `--quick`: fewer steps and repetitions, smaller matmuls (about a third of the time);
  * - `--only <w1,w2>`: run only these workloads (the other workloads' runs are carried over from
  *   the previous latest.json, marked in `notes`);
- * - `--backends wasm,native-cpu,webgpu,native-webgpu`, `--threads 1,2`: the configurations
- *   (default: wasm and native-cpu with 1 and 2 threads, webgpu when an adapter exists, native-webgpu
- *   when onnxruntime-node's WebGPU EP finds one; a native backend that cannot load is skipped with
- *   the reason in `notes`);
+ * - `--backends wasm,native-cpu,webgpu,native-webgpu,ort-training`, `--threads 1,2`: the
+ *   configurations (default: wasm and native-cpu with 1 and 2 threads, webgpu when an adapter
+ *   exists, native-webgpu when onnxruntime-node's WebGPU EP finds one, and ort-training, ORT Web
+ *   1.19.2's TrainingSession, 1 thread, on train-tiny only; a native backend that cannot load is
+ *   skipped with the reason in `notes`);
  * - `--webgpu-small`: also run the 124M workloads on a software WebGPU adapter (minutes per step);
  * - `--max-timeout <s>`: caps every worker's timeout (bench/gpu-check.sh keeps its 10 minutes so);
- * - `--out <dir>`: results directory (default bench/results).
+ * - `--timeout-scale F`: multiply every process timeout by F (a machine shared with other jobs);
+ * - `--out <dir>`: results directory (default bench/results);
+ * - `--help`: prints these flags. An unknown flag is an error (exit 2), never a silent full run.
  *
  * @module
  */
@@ -25,12 +28,20 @@ import type { BackendName } from "../src/runtime/ort.ts";
 import { isBackendName } from "../src/runtime/backends.ts";
 import { probeNative, probeNativeWebGpu } from "../src/runtime/probe_native.ts";
 import { prepareShared } from "./inputs.ts";
-import { configLabel, describeMachine, type Results, resultsTable, type Run, writeResults } from "./report.ts";
+import {
+  configLabel,
+  describeMachine,
+  memoryTables,
+  type Results,
+  resultsTable,
+  type Run,
+  writeResults,
+} from "./report.ts";
 import { RESULT_PREFIX } from "./worker.ts";
 import { type WorkloadName, WORKLOADS } from "./workloads.ts";
 
 interface Config {
-  backend: BackendName;
+  backend: BackendName | "ort-training";
   threads: number;
 }
 
@@ -42,6 +53,7 @@ const TIMEOUT_S: Record<WorkloadName, [number, number]> = {
   "score-small": [300, 200],
   "decode-small": [300, 200],
   "train-small": [480, 300],
+  "train-0.5b": [3600, 3600],
 };
 
 /** Terminal colour codes in Deno's error output. */
@@ -50,7 +62,31 @@ const ANSI = new RegExp(String.fromCharCode(27) + "\\[[0-9;]*m", "g");
 /** Seconds of measured work after which a slow (software WebGPU) configuration stops measuring. */
 const SLOW_TIME_CAP_S = 40;
 
+/** `--help`. */
+const HELP = `Usage: deno task bench [flags]
+
+Runs every (workload, backend, threads) in its own worker process; writes <out>/latest.json and prints a table.
+
+  --quick                fewer steps and repetitions, smaller matmuls (about a third of the time)
+  --only w1,w2           only these workloads (${WORKLOADS.join(", ")}); the others are carried over
+  --backends b1,b2       wasm, native-cpu, webgpu, native-webgpu, ort-training (default: all that run here;
+                         a native backend that cannot load is skipped with the reason in the notes)
+  --threads 1,2          wasm and native-cpu thread counts (default 1,2)
+  --webgpu-small         also run the 124M workloads on a software WebGPU adapter (minutes per step)
+  --max-timeout S        cap every worker's timeout at S seconds
+  --timeout-scale F      multiply every worker's timeout by F (a machine shared with other jobs)
+  --out DIR              results directory (default bench/results)
+  --help                 this text`;
+
+/** Flags that take a value, and switches. */
+const VALUED = new Set(["--only", "--backends", "--threads", "--max-timeout", "--timeout-scale", "--out"]);
+const SWITCHES = new Set(["--quick", "--webgpu-small", "--help"]);
+
 function parseArgs(args: string[]) {
+  for (let i = 0; i < args.length; i++) {
+    if (VALUED.has(args[i])) i++;
+    else if (!SWITCHES.has(args[i])) throw new RangeError(`unknown flag ${JSON.stringify(args[i])}; see --help`);
+  }
   const get = (flag: string) => {
     const i = args.indexOf(flag);
     return i >= 0 ? args[i + 1] : undefined;
@@ -58,12 +94,18 @@ function parseArgs(args: string[]) {
   const list = (flag: string) => get(flag)?.split(",").map((s) => s.trim()).filter(Boolean);
   const only = list("--only");
   for (const b of list("--backends") ?? []) {
-    if (!isBackendName(b)) throw new RangeError(`--backends: unknown backend ${JSON.stringify(b)}`);
+    if (!isBackendName(b) && b !== "ort-training") {
+      throw new RangeError(`--backends: unknown backend ${JSON.stringify(b)}`);
+    }
   }
   for (const w of only ?? []) {
     if (!WORKLOADS.includes(w as WorkloadName)) {
       throw new RangeError(`--only: unknown workload ${JSON.stringify(w)}; choose from ${WORKLOADS.join(", ")}`);
     }
+  }
+  const timeoutScale = Number(get("--timeout-scale") ?? 1);
+  if (!(timeoutScale > 0)) {
+    throw new RangeError(`--timeout-scale must be a positive number, got ${get("--timeout-scale")}`);
   }
   return {
     quick: args.includes("--quick"),
@@ -71,6 +113,7 @@ function parseArgs(args: string[]) {
     backends: list("--backends"),
     threads: list("--threads")?.map(Number),
     webgpuSmall: args.includes("--webgpu-small"),
+    timeoutScale,
     out: get("--out") ?? new URL("./results", import.meta.url).pathname,
     maxTimeout: get("--max-timeout") === undefined ? Infinity : Number(get("--max-timeout")),
   };
@@ -86,7 +129,16 @@ async function runWorker(
 ): Promise<{ runs: Run[]; seconds: number }> {
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "bench/worker.ts", workload, cfg.backend, String(cfg.threads), ...extra],
+    args: [
+      "run",
+      "-A",
+      "--v8-flags=--expose-gc",
+      "bench/worker.ts",
+      workload,
+      cfg.backend,
+      String(cfg.threads),
+      ...extra,
+    ],
     cwd: root,
     stdout: "piped",
     stderr: "piped",
@@ -160,7 +212,17 @@ function addPctOfPeak(runs: Run[]): void {
 }
 
 async function main(): Promise<void> {
-  const o = parseArgs(Deno.args);
+  if (Deno.args.includes("--help")) {
+    console.log(HELP);
+    return;
+  }
+  let o: ReturnType<typeof parseArgs>;
+  try {
+    o = parseArgs(Deno.args);
+  } catch (e) {
+    console.error(`bench: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
   const root = new URL("..", import.meta.url).pathname;
   Deno.chdir(root);
   const started = new Date();
@@ -170,7 +232,7 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   const configs: Config[] = [];
   const threads = o.threads ?? [1, 2];
-  const backends = o.backends ?? ["wasm", "native-cpu", "webgpu", "native-webgpu"];
+  const backends = o.backends ?? ["wasm", "native-cpu", "webgpu", "native-webgpu", "ort-training"];
   if (backends.includes("wasm")) { for (const t of threads) configs.push({ backend: "wasm", threads: t }); }
   if (backends.includes("native-cpu")) {
     const native = await probeNative();
@@ -186,6 +248,8 @@ async function main(): Promise<void> {
     if (!nw.available) notes.push(`native-webgpu skipped: ${nw.reason}`);
     else configs.push({ backend: "native-webgpu", threads: 1 });
   }
+  // The ort-training engine (src/ort_training): one thread, training only; compared on train-tiny.
+  if (backends.includes("ort-training")) configs.push({ backend: "ort-training", threads: 1 });
   console.error(`bench: ${o.only.join(", ")} on ${configs.map((c) => configLabel(c.backend, c.threads)).join(", ")}`);
   console.error(
     `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, load ${machine.loadAverage}`,
@@ -199,7 +263,11 @@ async function main(): Promise<void> {
     for (const cfg of configs) {
       const label = configLabel(cfg.backend, cfg.threads);
       const slow = cfg.backend === "webgpu" && gpu.isFallbackAdapter === true;
-      if (slow && workload.endsWith("-small") && !o.webgpuSmall) {
+      if (cfg.backend === "ort-training" && workload !== "train-tiny") {
+        runs.push(failure(workload, cfg, "skipped: the ort-training engine is measured on train-tiny only"));
+        continue;
+      }
+      if (slow && (workload.endsWith("-small") || workload === "train-0.5b") && !o.webgpuSmall) {
         runs.push(failure(
           workload,
           cfg,
@@ -208,7 +276,7 @@ async function main(): Promise<void> {
         continue;
       }
       const extra = [...(o.quick ? ["--quick"] : []), ...(slow ? ["--time-cap", String(SLOW_TIME_CAP_S)] : [])];
-      const timeout = Math.min(o.maxTimeout, TIMEOUT_S[workload][o.quick ? 1 : 0] * (slow ? 2 : 1));
+      const timeout = Math.min(o.maxTimeout, TIMEOUT_S[workload][o.quick ? 1 : 0] * (slow ? 2 : 1) * o.timeoutScale);
       console.error(`== ${workload} on ${label} (timeout ${timeout} s)`);
       const r = await runWorker(workload, cfg, extra, timeout, root);
       console.error(`   ${r.seconds.toFixed(0)} s`);
@@ -238,6 +306,7 @@ async function main(): Promise<void> {
   };
   const paths = await writeResults(o.out, "", results);
   console.log(resultsTable(runs));
+  console.log("\n" + memoryTables(runs));
   for (const n of notes) console.log(`note: ${n}`);
   console.log(
     `\n${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Deno ${machine.deno}, ORT Web ${machine.onnxruntimeWeb}, onnxruntime-node ${machine.onnxruntimeNode}`,

@@ -4,16 +4,17 @@
  * ORT's wasm thread count is fixed once ORT is loaded, and the peak RSS (VmHWM) is per process.
  *
  * Usage: `deno run -A bench/worker.ts <workload> <backend> <threads> [--quick] [--time-cap S]`, the
- * backend one of `wasm`, `webgpu`, `native-cpu`, `native-webgpu`; threads are wasm's threads or
+ * backend one of `wasm`, `webgpu`, `native-cpu`, `native-webgpu`, `ort-training`; threads are wasm's threads or
  * native-cpu's intra-op threads.
  *
  * @module
  */
 
-import { configureRuntime } from "../src/runtime/ort.ts";
+import { type BackendName, configureRuntime } from "../src/runtime/ort.ts";
 import { Engine } from "../src/runtime/session.ts";
 import { resolveBackend } from "../src/runtime/backend.ts";
 import { BACKEND_NAMES, isBackendName } from "../src/runtime/backends.ts";
+import { MemoryProfile, profileRuns, profileTable } from "./memory.ts";
 import type { Run } from "./report.ts";
 import { runWorkload, type WorkloadName, WORKLOADS } from "./workloads.ts";
 
@@ -33,9 +34,11 @@ export function peakRssMb(): number | null {
 
 async function main(): Promise<void> {
   const [workload, backend, threadsArg, ...rest] = Deno.args;
-  if (!WORKLOADS.includes(workload as WorkloadName) || !isBackendName(backend)) {
+  if (!WORKLOADS.includes(workload as WorkloadName) || !(isBackendName(backend) || backend === "ort-training")) {
     console.error(
-      `usage: worker.ts <${WORKLOADS.join("|")}> <${BACKEND_NAMES.join("|")}> <threads> [--quick] [--time-cap S]`,
+      `usage: worker.ts <${WORKLOADS.join("|")}> <${
+        [...BACKEND_NAMES, "ort-training"].join("|")
+      }> <threads> [--quick] [--time-cap S]`,
     );
     Deno.exit(2);
   }
@@ -43,8 +46,12 @@ async function main(): Promise<void> {
   const quick = rest.includes("--quick");
   const capIdx = rest.indexOf("--time-cap");
   const timeCapS = capIdx >= 0 ? Number(rest[capIdx + 1]) : 1e9;
+  // Before ORT loads: the profile wraps WebAssembly.Memory and GPU buffer creation.
+  const mem = MemoryProfile.install();
   configureRuntime({ wasmThreads: threads });
-  const choice = await resolveBackend(backend);
+  // ort-training: the reference log-probs on wasm, the steps on ORT 1.19.2's TrainingSession.
+  const ortTraining = backend === "ort-training";
+  const choice = await resolveBackend(ortTraining ? "wasm" : backend as BackendName);
   const engine = await Engine.create(choice.backend, { threads });
   const log = (line: string) => console.error(`  [${workload} ${backend}/${threads}t] ${line}`);
   let memPeak = 0;
@@ -52,12 +59,16 @@ async function main(): Promise<void> {
   const timer = setInterval(() => (memPeak = Math.max(memPeak, Deno.memoryUsage().rss)), 200);
   let runs: Run[];
   try {
-    runs = await runWorkload(workload as WorkloadName, { engine, threads, quick, timeCapS, log });
+    runs = await runWorkload(workload as WorkloadName, { engine, threads, quick, timeCapS, log, mem, ortTraining });
   } finally {
     clearInterval(timer);
   }
   memPeak = Math.max(memPeak, Deno.memoryUsage().rss);
-  const hwm = peakRssMb();
+  const hwm = mem.processPeakRssMb();
+  console.error(
+    `  [${workload} ${backend}/${threads}t] memory profile (MB):\n${profileTable(mem).replace(/^/gm, "    ")}`,
+  );
+  runs.push(...profileRuns(mem, { workload, backend, threads }));
   runs.push({
     workload,
     backend,

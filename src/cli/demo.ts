@@ -8,26 +8,37 @@
  */
 
 import process from "node:process";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { encodeDataset, type EncodedPair } from "../data/encode.ts";
 import { readDataset } from "../data/formats.ts";
 import { localFiles } from "../io/files.ts";
 import { readAdapter } from "../lora/adapter.ts";
 import { loadModel } from "../models/load.ts";
 import { Generator } from "../generate/generator.ts";
-import { type BackendPreference, resolveBackend } from "../runtime/backend.ts";
+import { flag, integer, text } from "../options/table.ts";
+import { resolveBackend } from "../runtime/backend.ts";
+import { backendOption } from "../options/common.ts";
 import { Engine } from "../runtime/session.ts";
 import { evaluatePairs, type PairEvaluation, scorePairs } from "../train/evaluate.ts";
-import { Trainer } from "../train/trainer.ts";
+import { TRAIN_OPTIONS, Trainer } from "../train/trainer.ts";
 import { isInputError } from "./errors.ts";
+import { flagMessage, helpText, readFlags } from "./flags.ts";
 
 /** Samples 4 completions per prompt and scores them with VADER (the bundled data's oracle). */
 async function sampleRewards(gen: Generator, prompts: string[]): Promise<{ mean: number; texts: string[] }> {
-  // vader-sentiment is a dev dependency used by the demo only (the library does not need it).
-  const vader = (await import("vader-sentiment")).default as {
-    SentimentIntensityAnalyzer: { polarity_scores(text: string): { compound: number } };
-  };
+  // vader-sentiment is an optional dependency used by the demo only (the library does not need it).
+  let vader: { SentimentIntensityAnalyzer: { polarity_scores(text: string): { compound: number } } };
+  try {
+    vader = (await import("vader-sentiment")).default;
+  } catch (e) {
+    throw new Error(
+      `The demo scores samples with VADER, but vader-sentiment cannot be loaded (${
+        (e as Error).message
+      }): install it (npm i vader-sentiment), or reinstall exo-tune without --omit=optional`,
+    );
+  }
   const texts: string[] = [];
   let sum = 0;
   for (let i = 0; i < prompts.length; i += 16) {
@@ -41,13 +52,54 @@ async function sampleRewards(gen: Generator, prompts: string[]): Promise<{ mean:
   return { mean: sum / Math.max(1, texts.length), texts };
 }
 
-const root = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
+/**
+ * The package root, where the bundled model and data live: the nearest folder above this module
+ * with exo-tune's package.json. That is the repository root in a clone (`src/cli/` is two levels
+ * down) and `node_modules/exo-tune/` in an installed package (the compiled CLI sits in
+ * `dist/esm/src/cli/`, four levels down).
+ */
+function packageRoot(): string {
+  const here = new URL(".", import.meta.url);
+  if (here.protocol !== "file:") {
+    throw new Error(
+      `The demo needs the bundled review model, which is not available from ${here.origin}: run it from the npm package (npx exo-tune demo) or a clone (deno task demo)`,
+    );
+  }
+  let dir = fileURLToPath(here);
+  for (;;) {
+    try {
+      if (JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).name === "exo-tune") return dir;
+    } catch { /* no package.json here (or not ours): keep going up */ }
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`Cannot find exo-tune's package.json above ${fileURLToPath(here)}`);
+    dir = up;
+  }
+}
 
-const HELP =
-  `Usage: deno task demo [--backend auto|webgpu|wasm|native-cpu|native-webgpu] [--epochs N] [--lr F] [--max-steps N] [--out DIR] [--json]
+/** A bundled file or folder (models/..., data/...) by its path in the package. */
+const bundled = (p: string) => join(packageRoot(), p);
 
-Tunes an EXO-pref adapter on models/review-gpt2 with data/pairs.jsonl and compares the held-out
-pairs (data/pairs-test.jsonl) before and after.`;
+/** The demo's flags: the trainer's own for what it passes on (with the demo's defaults), and its own. */
+const FLAGS = {
+  // The demo also scores and samples on an inference engine: the runtime's backends, not ort-training.
+  backend: backendOption(),
+  threads: TRAIN_OPTIONS.threads,
+  epochs: { ...TRAIN_OPTIONS.epochs, default: 2 },
+  lr: { ...TRAIN_OPTIONS.lr, default: 1e-3 },
+  maxSteps: TRAIN_OPTIONS.maxSteps,
+  out: text({ default: null, metavar: "DIR", defaultText: "runs/demo-<time>", help: "output directory" }),
+  samples: integer({ default: 3, min: 0, help: "completions to print, base and tuned" }),
+  rewardPrompts: integer({ default: 64, min: 1, help: "held-out prompts sampled for the oracle reward" }),
+  json: flag({ help: "print one JSON object with every result" }),
+  help: flag({ help: "show this help" }),
+} as const;
+
+const help = () =>
+  helpText(
+    "Usage: deno task demo [options]\n\nTunes an EXO-pref adapter on models/review-gpt2 with data/pairs.jsonl and compares the\n" +
+      "held-out pairs (data/pairs-test.jsonl) before and after.",
+    FLAGS,
+  );
 
 function stamp(): string {
   return new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
@@ -62,56 +114,51 @@ function row(name: string, before: number, after: number, digits = 3): string {
 
 /** CLI entry. */
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      backend: { type: "string", default: "auto" },
-      epochs: { type: "string", default: "2" },
-      lr: { type: "string", default: "1e-3" },
-      "max-steps": { type: "string" },
-      out: { type: "string" },
-      samples: { type: "string", default: "3" },
-      "reward-prompts": { type: "string", default: "64" },
-      json: { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
+  let values;
+  try {
+    values = readFlags(FLAGS, argv);
+  } catch (e) {
+    console.error(`error: ${flagMessage(e, FLAGS)}`);
+    return 2;
+  }
+  if (values === "help") {
+    console.log(help());
     return 0;
   }
-  const out = values.out ?? root(`runs/demo-${stamp()}`);
+  // Relative to the working directory: an installed package's own folder is no place for runs.
+  const out = values.out ?? `runs/demo-${stamp()}`;
   const say = (s: string) => console.error(s);
   const t0 = performance.now();
   try {
     const files = localFiles();
-    const model = await loadModel(root("models/review-gpt2"), files);
-    const test = await readDataset(root("data/pairs-test.jsonl"), { files, vocabSize: model.config.vocabSize });
+    const model = await loadModel(bundled("models/review-gpt2"), files);
+    const test = await readDataset(bundled("data/pairs-test.jsonl"), { files, vocabSize: model.config.vocabSize });
     const enc = encodeDataset(test, model.tokenizer, { maxLength: model.config.maxPositions });
     const heldOut = enc.examples as EncodedPair[];
-    const promptFile = await readDataset(root("data/prompts-test.jsonl"), { files, kind: "prompts" });
+    const promptFile = await readDataset(bundled("data/prompts-test.jsonl"), { files, kind: "prompts" });
     const heldOutPrompts = promptFile.records.map((r) => r.prompt as string);
-    const choice = await resolveBackend(values.backend as BackendPreference);
+    const choice = await resolveBackend(values.backend);
     say(`exo-tune demo: EXO-pref LoRA on review-gpt2 (${(3.7).toFixed(1)}M params), backend ${choice.backend}`);
     say(`  (${choice.reason})`);
-    const engine = await Engine.create(choice.backend);
+    const engine = await Engine.create(choice.backend, { threads: values.threads ?? undefined });
     const reference = await scorePairs(model, heldOut, null, { engine });
     const before = await evaluatePairs(model, heldOut, null, { engine, reference });
 
     const trainer = await Trainer.create({
       model,
-      data: root("data/pairs.jsonl"),
+      data: bundled("data/pairs.jsonl"),
       out,
       loss: "exo-pref",
       beta: 0.1,
-      lr: Number(values.lr),
-      epochs: Number(values.epochs),
-      maxSteps: values["max-steps"] ? Number(values["max-steps"]) : undefined,
+      lr: values.lr,
+      epochs: values.epochs,
+      maxSteps: values.maxSteps ?? undefined,
       batchSize: 8,
       loraR: 8,
       schedule: "linear",
       warmupSteps: 10,
       backend: choice.backend,
+      threads: values.threads ?? undefined,
       log: say,
       progress: { write: (t) => process.stderr.write(t), isTTY: Boolean(process.stderr.isTTY) },
     });
@@ -123,12 +170,12 @@ export async function run(argv: string[]): Promise<number> {
     // The effect on what the model writes: K = 4 samples per held-out prompt (temperature 0.8, as the
     // bundled data was made), scored by the data's oracle (VADER compound of prompt + completion).
     const gen = await Generator.create(model, { engine, adapter: null });
-    const rewardPrompts = heldOutPrompts.slice(0, Number(values["reward-prompts"]));
+    const rewardPrompts = heldOutPrompts.slice(0, values.rewardPrompts);
     const base = await sampleRewards(gen, rewardPrompts);
     await gen.setAdapter(adapter);
     const tuned = await sampleRewards(gen, rewardPrompts);
     await gen.release();
-    const samples = rewardPrompts.slice(0, Number(values.samples)).map((prompt, i) => ({
+    const samples = rewardPrompts.slice(0, values.samples).map((prompt, i) => ({
       prompt,
       base: base.texts[i * 4],
       tuned: tuned.texts[i * 4],
@@ -176,7 +223,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(lines.join("\n"));
     return 0;
   } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
+    console.error(`error: ${flagMessage(e, FLAGS)}`);
     return isInputError(e) ? 2 : 1;
   }
 }

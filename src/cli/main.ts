@@ -12,18 +12,27 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
     summary: "runtime, ONNX Runtime and WebGPU report; the backend auto picks",
     load: () => import("./doctor.ts"),
   },
-  tokenize: { summary: "print the token ids of a text", load: () => import("./tokenize.ts") },
+  tokenize: { summary: "print the token ids of a text or a chat", load: () => import("./tokenize.ts") },
   score: { summary: "per-sequence log-probs of JSONL data", load: () => import("./score.ts") },
   train: { summary: "tune a LoRA adapter on preference data (EXO/DPO)", load: () => import("./train.ts") },
   generate: { summary: "sample completions, optionally with an adapter", load: () => import("./generate.ts") },
+  "export-trl": {
+    summary: "write the same training run as a TRL script (for GPUs)",
+    load: () => import("./export_trl.ts"),
+  },
   demo: { summary: "tune the bundled review model and show the effect", load: () => import("./demo.ts") },
+  "ort-artifacts": {
+    summary: "write (or --check) ONNX Runtime training artifacts for an adapter",
+    load: () => import("./ort_artifacts.ts"),
+  },
 };
 
 function usage(): string {
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  return `Usage: deno task cli <command> [options]\n\nCommands:\n${
-    lines.join("\n")
-  }\n\nRun a command with --help for its options.`;
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(13)} ${c.summary}`);
+  return `Usage: exo-tune <command> [options]   (in a clone: deno task cli <command> [options])
+
+Commands:
+${lines.join("\n")}\n\nRun a command with --help for its options.`;
 }
 
 /** Runs the CLI and returns the exit code. */

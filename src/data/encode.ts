@@ -7,6 +7,14 @@
  * adds no special tokens, this is exactly `tok(prompt) + tok(completion) + [eos]`. Pre-tokenized ids
  * are used verbatim (nothing appended).
  *
+ * Conversational records (message lists) follow TRL's `DPOTrainer`: the prompt's ids are the chat
+ * template applied to the prompt with the generation prompt (`<|im_start|>assistant\n`), a
+ * completion's ids are the template applied to prompt + completion, minus the prompt's ids. Nothing
+ * is appended: the template ends the assistant's turn itself (`<|im_end|>`, `<end_of_turn>`). When
+ * the prompt's ids are not a prefix of the whole conversation's (a template that renders the
+ * prompt differently once an answer follows), the split is made at the same place as TRL makes it
+ * and a warning names the line.
+ *
  * Truncation to `maxLength` tokens per sequence (prompt + completion): first the prompt is cut from the
  * LEFT (its end is kept, since that is what the completion continues), down to at least 1 token; then
  * completions still too long are cut from the RIGHT (their start is kept). The prompt of a pair or
@@ -15,13 +23,22 @@
  * @module
  */
 
-import type { Dataset, GroupRecord, PairRecord, PromptCompletionRecord, PromptRecord, Segment } from "./formats.ts";
-import { DataError, throwCollected } from "./jsonl.ts";
+import { applyChatTemplate, type ChatMessage, ChatTemplateError, type ChatTokenizer } from "../models/chat_template.ts";
+import {
+  type Dataset,
+  type GroupRecord,
+  isConversation,
+  type PairRecord,
+  type PromptCompletionRecord,
+  type PromptRecord,
+  type Segment,
+} from "./formats.ts";
+import { DataError, type DataWarning, dataWarning, throwCollected } from "./jsonl.ts";
 
 /**
  * The tokenizer this module needs; `src/models/tokenizer.ts`'s `Tokenizer` satisfies it.
  */
-export interface Tokenizer {
+export interface Tokenizer extends ChatTokenizer {
   /** Token ids of a text; `addSpecialTokens` (default true) applies the post-processor's special tokens. */
   encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
   readonly eosId: number | null;
@@ -88,7 +105,7 @@ export interface TruncationStats {
 
 /** An encoded file. */
 export type EncodedDataset =
-  & { file: string; truncation: TruncationStats }
+  & { file: string; truncation: TruncationStats; warnings: DataWarning[] }
   & (
     | { kind: "pairs"; examples: EncodedPair[] }
     | { kind: "groups"; examples: EncodedGroup[] }
@@ -134,6 +151,7 @@ export function truncateExample(
 class Encoder {
   errors: DataError[] = [];
   errorCount = 0;
+  warnings: DataWarning[] = [];
   readonly appendEos: boolean;
   readonly vocabSize: number | undefined;
   readonly maxErrors: number;
@@ -166,6 +184,7 @@ class Encoder {
    */
   segment(s: Segment, line: number, field: string, completion: boolean, idsField = `${field}_ids`): number[] | null {
     let ids: number[];
+    if (isConversation(s)) throw new Error(`unreachable: a conversation at line ${line} reached segment()`);
     if (typeof s === "string") {
       const tok = this.tokenizer;
       if (tok === null) {
@@ -185,7 +204,7 @@ class Encoder {
         ids.push(tok.eosId);
       }
     } else {
-      ids = s.slice();
+      ids = (s as number[]).slice();
     }
     const fieldName = typeof s === "string" ? field : idsField;
     if (ids.length === 0) {
@@ -209,6 +228,69 @@ class Encoder {
     return ids;
   }
 
+  /**
+   * A conversational prompt and its completions as ids (TRL's split, see the module doc), or null
+   * after recording an error. `fields` name the completions (e.g. "chosen", "completions[1]").
+   */
+  conversation(
+    prompt: ChatMessage[],
+    completions: ChatMessage[][],
+    line: number,
+    fields: string[],
+  ): { promptIds: number[]; completions: number[][] } | null {
+    const tok = this.tokenizer;
+    if (tok === null) {
+      throw new DataError(
+        { file: this.file, line, field: "prompt" },
+        "the data is conversational but no tokenizer was given: pass the model's tokenizer (with its chat template)",
+      );
+    }
+    const apply = (messages: ChatMessage[], field: string, addGenerationPrompt: boolean): number[] | null => {
+      try {
+        return applyChatTemplate(tok, messages, { addGenerationPrompt });
+      } catch (e) {
+        if (!(e instanceof ChatTemplateError)) throw e;
+        if (/has no chat template/.test(e.message)) {
+          throw new DataError(
+            { file: this.file, line, field },
+            `conversational data needs a chat template: ${e.message}`,
+          );
+        }
+        this.error(line, field, e.message);
+        return null;
+      }
+    };
+    const promptIds = apply(prompt, "prompt", true);
+    if (promptIds === null) return null;
+    const out: number[][] = [];
+    for (const [i, c] of completions.entries()) {
+      const full = apply([...prompt, ...c], fields[i], false);
+      if (full === null) return null;
+      if (!promptIds.every((id, j) => full[j] === id)) {
+        this.warnings.push(
+          dataWarning(
+            { file: this.file, line, field: fields[i] },
+            "the chat template renders the prompt differently once the completion follows, so the completion's first tokens are cut where the prompt alone ends (as TRL does)",
+          ),
+        );
+      }
+      const ids = full.slice(promptIds.length);
+      if (ids.length === 0) {
+        this.error(line, fields[i], "empty completion after applying the chat template");
+        return null;
+      }
+      out.push(ids);
+    }
+    if (this.vocabSize !== undefined) {
+      const bad = [promptIds, ...out].flat().find((id) => id >= this.vocabSize!);
+      if (bad !== undefined) {
+        this.error(line, "prompt", `token id ${bad} is out of the vocabulary (size ${this.vocabSize})`);
+        return null;
+      }
+    }
+    return { promptIds, completions: out };
+  }
+
   /** Applies truncation to one example and counts it. */
   fit(promptIds: number[], completions: number[][]): { promptIds: number[]; completions: number[][] } {
     this.stats.examples++;
@@ -225,6 +307,12 @@ class Encoder {
   }
 
   pair(r: PairRecord): EncodedPair | null {
+    if (isConversation(r.prompt)) {
+      const c = this.conversation(r.prompt, [r.chosen, r.rejected] as ChatMessage[][], r.line, ["chosen", "rejected"]);
+      if (c === null) return null;
+      const t = this.fit(c.promptIds, c.completions);
+      return { promptIds: t.promptIds, chosenIds: t.completions[0], rejectedIds: t.completions[1], line: r.line };
+    }
     const p = this.segment(r.prompt, r.line, "prompt", false);
     const c = this.segment(r.chosen, r.line, "chosen", true);
     const j = this.segment(r.rejected, r.line, "rejected", true);
@@ -234,6 +322,13 @@ class Encoder {
   }
 
   group(r: GroupRecord): EncodedGroup | null {
+    if (isConversation(r.prompt)) {
+      const fields = r.completions.map((_, i) => `completions[${i}]`);
+      const c = this.conversation(r.prompt, r.completions as ChatMessage[][], r.line, fields);
+      if (c === null) return null;
+      const t = this.fit(c.promptIds, c.completions);
+      return { promptIds: t.promptIds, completionIds: t.completions, rewards: r.rewards.slice(), line: r.line };
+    }
     const p = this.segment(r.prompt, r.line, "prompt", false);
     const cs = r.completions.map((c, i) => this.segment(c, r.line, `completions[${i}]`, true, `completions_ids[${i}]`));
     if (p === null || cs.some((c) => c === null)) return null;
@@ -242,6 +337,12 @@ class Encoder {
   }
 
   completion(r: PromptCompletionRecord): EncodedCompletion | null {
+    if (isConversation(r.prompt)) {
+      const c = this.conversation(r.prompt, [r.completion as ChatMessage[]], r.line, ["completion"]);
+      if (c === null) return null;
+      const t = this.fit(c.promptIds, c.completions);
+      return { promptIds: t.promptIds, completionIds: t.completions[0], line: r.line };
+    }
     const p = this.segment(r.prompt, r.line, "prompt", false);
     const c = this.segment(r.completion, r.line, "completion", true);
     if (p === null || c === null) return null;
@@ -250,7 +351,9 @@ class Encoder {
   }
 
   prompt(r: PromptRecord): EncodedPrompt | null {
-    const p = this.segment(r.prompt, r.line, "prompt", false);
+    const p = isConversation(r.prompt)
+      ? this.conversation(r.prompt, [], r.line, [])?.promptIds ?? null
+      : this.segment(r.prompt, r.line, "prompt", false);
     if (p === null) return null;
     // A prompt alone keeps its last maxLength tokens.
     this.stats.examples++;
@@ -290,19 +393,19 @@ export function encodeDataset(
   switch (dataset.kind) {
     case "pairs": {
       const examples = enc.run(dataset.records, enc.pair);
-      return { file, kind: "pairs", examples, truncation: enc.stats };
+      return { file, kind: "pairs", examples, truncation: enc.stats, warnings: enc.warnings };
     }
     case "groups": {
       const examples = enc.run(dataset.records, enc.group);
-      return { file, kind: "groups", examples, truncation: enc.stats };
+      return { file, kind: "groups", examples, truncation: enc.stats, warnings: enc.warnings };
     }
     case "prompt_completion": {
       const examples = enc.run(dataset.records, enc.completion);
-      return { file, kind: "prompt_completion", examples, truncation: enc.stats };
+      return { file, kind: "prompt_completion", examples, truncation: enc.stats, warnings: enc.warnings };
     }
     case "prompts": {
       const examples = enc.run(dataset.records, enc.prompt);
-      return { file, kind: "prompts", examples, truncation: enc.stats };
+      return { file, kind: "prompts", examples, truncation: enc.stats, warnings: enc.warnings };
     }
   }
 }
@@ -312,9 +415,9 @@ export function encodePairs(
   records: readonly PairRecord[],
   tokenizer: Tokenizer | null,
   options: EncodeOptions & { file?: string } = {},
-): { examples: EncodedPair[]; truncation: TruncationStats } {
+): { examples: EncodedPair[]; truncation: TruncationStats; warnings: DataWarning[] } {
   const enc = new Encoder(options.file ?? "<data>", tokenizer, options);
-  return { examples: enc.run(records, enc.pair), truncation: enc.stats };
+  return { examples: enc.run(records, enc.pair), truncation: enc.stats, warnings: enc.warnings };
 }
 
 /** Encodes reward groups (see {@link encodeDataset}). */
@@ -322,7 +425,7 @@ export function encodeGroups(
   records: readonly GroupRecord[],
   tokenizer: Tokenizer | null,
   options: EncodeOptions & { file?: string } = {},
-): { examples: EncodedGroup[]; truncation: TruncationStats } {
+): { examples: EncodedGroup[]; truncation: TruncationStats; warnings: DataWarning[] } {
   const enc = new Encoder(options.file ?? "<data>", tokenizer, options);
-  return { examples: enc.run(records, enc.group), truncation: enc.stats };
+  return { examples: enc.run(records, enc.group), truncation: enc.stats, warnings: enc.warnings };
 }

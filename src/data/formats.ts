@@ -10,13 +10,22 @@
  * | `prompts` | `{"prompt"}` | `{"prompt_ids"}` |
  *
  * Token ids are arrays of non-negative integers, used verbatim. Unknown extra fields are ignored (so
- * a record holding both text and `*_ids` columns is read as pre-tokenized). TRL's conversational
- * form (lists of `{"role","content"}` messages) is rejected: chat templates are not supported yet.
+ * a record holding both text and `*_ids` columns is read as pre-tokenized).
+ *
+ * TRL's conversational form puts lists of `{"role","content"}` messages where the text form has
+ * strings: `{"prompt": [user turn...], "chosen": [assistant turn], "rejected": [assistant turn]}`,
+ * and for reward groups `{"prompt": [...], "completions": [[...], [...]], "rewards"}`. In the
+ * implicit-prompt variant the prompt is left out and every completion is a whole conversation; the
+ * prompt is then their longest common leading run of messages (TRL's `extract_prompt`), found here
+ * so that later stages always see an explicit prompt. (As in TRL, a text `prompt` beside
+ * conversational completions is ignored in favour of the extracted one.) The chat template is
+ * applied when the records are tokenized (`encode.ts`).
  *
  * @module
  */
 
 import { type FileSource, localFiles } from "../io/files.ts";
+import type { ChatMessage } from "../models/chat_template.ts";
 import {
   DataError,
   type DataLocation,
@@ -27,8 +36,13 @@ import {
   throwCollected,
 } from "./jsonl.ts";
 
-/** A piece of an example: text to tokenize, or token ids used verbatim. */
-export type Segment = string | number[];
+/** A piece of an example: text to tokenize, token ids used verbatim, or chat messages to template. */
+export type Segment = string | number[] | ChatMessage[];
+
+/** True for a segment that is a list of chat messages. */
+export function isConversation(s: Segment): s is ChatMessage[] {
+  return Array.isArray(s) && s.length > 0 && typeof s[0] === "object";
+}
 
 /** Which record shape a file holds. */
 export type DataKind = "pairs" | "groups" | "prompt_completion" | "prompts";
@@ -37,6 +51,8 @@ export type DataKind = "pairs" | "groups" | "prompt_completion" | "prompts";
 export interface DataFormat {
   kind: DataKind;
   tokenized: boolean;
+  /** Message lists instead of strings (TRL's conversational format). */
+  conversational: boolean;
 }
 
 /** A preference pair. `line` is the 1-based line in the file. */
@@ -70,7 +86,7 @@ export interface PromptRecord {
 
 /** A validated file: its format, records and warnings. */
 export type Dataset =
-  & { file: string; tokenized: boolean; warnings: DataWarning[] }
+  & { file: string; tokenized: boolean; conversational: boolean; warnings: DataWarning[] }
   & (
     | { kind: "pairs"; records: PairRecord[] }
     | { kind: "groups"; records: GroupRecord[] }
@@ -107,7 +123,7 @@ const TEXT_FIELDS: Record<DataKind, string[]> = {
 };
 
 /** Field names of a format, in the order they are checked (`rewards` has no `_ids` form). */
-export function formatFields(format: DataFormat): string[] {
+export function formatFields(format: Pick<DataFormat, "kind" | "tokenized">): string[] {
   const names = TEXT_FIELDS[format.kind];
   return format.tokenized ? names.map((n) => (n === "rewards" ? n : `${n}_ids`)) : names;
 }
@@ -122,7 +138,9 @@ const KIND_NAMES: Record<DataKind, string> = {
 /** A human name of a format, e.g. `pairs format ({"prompt","chosen","rejected"})`. */
 export function describeFormat(format: DataFormat): string {
   const fields = formatFields(format).map((f) => JSON.stringify(f)).join(",");
-  return `${KIND_NAMES[format.kind]} format ({${fields}})`;
+  return format.conversational
+    ? `conversational ${KIND_NAMES[format.kind]} format ({${fields}} as message lists)`
+    : `${KIND_NAMES[format.kind]} format ({${fields}})`;
 }
 
 type Json = Record<string, unknown>;
@@ -147,6 +165,11 @@ function isTokenized(o: Json, kind: DataKind): boolean {
   return has(o, ...formatFields({ kind, tokenized: true }).filter((f) => f !== "rewards"));
 }
 
+function formatOf(o: Json, kind: DataKind): DataFormat {
+  const tokenized = isTokenized(o, kind);
+  return { kind, tokenized, conversational: !tokenized && isConversational(o) };
+}
+
 /**
  * Detects the format of one record from its keys, or null when it has no recognized field.
  * Use {@link validateAll} for files: it detects once per file and checks that every line agrees.
@@ -154,22 +177,43 @@ function isTokenized(o: Json, kind: DataKind): boolean {
 export function detectFormat(value: unknown): DataFormat | null {
   if (!isObject(value)) return null;
   const kind = strongKind(value) ?? (has(value, "prompt", "prompt_ids") ? "prompts" : null);
-  return kind === null ? null : { kind, tokenized: isTokenized(value, kind) };
+  if (kind === null) return null;
+  const tokenized = isTokenized(value, kind);
+  return { kind, tokenized, conversational: !tokenized && isConversational(value) };
 }
 
 function isObject(v: unknown): v is Json {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** A list whose first item is an object with a role: what TRL's `is_conversational` looks for. */
 function isMessageList(v: unknown): boolean {
-  return Array.isArray(v) && v.length > 0 && v.every((m) => isObject(m) && has(m, "role"));
+  return Array.isArray(v) && v.length > 0 && isObject(v[0]) && has(v[0], "role");
+}
+
+/** Whether a record's text fields hold message lists (TRL's conversational format). */
+function isConversational(o: Json): boolean {
+  if (["prompt", "chosen", "rejected", "completion"].some((k) => isMessageList(o[k]))) return true;
+  return Array.isArray(o.completions) && o.completions.some(isMessageList);
+}
+
+function sameMessage(a: ChatMessage, b: ChatMessage): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** The longest common leading run of messages of several conversations (TRL's `extract_prompt`). */
+export function sharedPrefixLength(conversations: readonly ChatMessage[][]): number {
+  let n = 0;
+  const shortest = Math.min(...conversations.map((c) => c.length));
+  while (n < shortest && conversations.every((c) => sameMessage(c[n], conversations[0][n]))) n++;
+  return n;
 }
 
 /** Collects the errors and warnings of one line. */
 class LineCheck {
   errors: DataError[] = [];
   warnings: DataWarning[] = [];
-  constructor(readonly file: string, readonly line: number, readonly vocabSize: number | undefined) {}
+  constructor(readonly file: string, readonly line: number | null, readonly vocabSize: number | undefined) {}
 
   at(field: string | null): DataLocation {
     return { file: this.file, line: this.line, field };
@@ -192,6 +236,48 @@ class LineCheck {
       return undefined;
     }
     return v;
+  }
+
+  /**
+   * A message list: objects with a string `role` and a `content` that is a string, a list of
+   * content parts (`{"type": ...}`), or null beside `tool_calls`. Not empty.
+   */
+  messages(v: unknown, field: string): ChatMessage[] | undefined {
+    if (!Array.isArray(v)) {
+      this.error(field, `expected a list of {"role", "content"} messages, got ${jsonTypeName(v)}`);
+      return undefined;
+    }
+    if (v.length === 0) {
+      this.error(field, "empty conversation: expected at least one message");
+      return undefined;
+    }
+    const before = this.errors.length;
+    v.forEach((m, i) => {
+      const at = `${field}[${i}]`;
+      if (!isObject(m)) {
+        this.error(at, `expected a {"role", "content"} message, got ${jsonTypeName(m)}`);
+        return;
+      }
+      if (typeof m.role !== "string" || m.role === "") {
+        this.error(
+          `${at}.role`,
+          m.role === undefined ? "missing" : `expected a non-empty string, got ${jsonTypeName(m.role)}`,
+        );
+      }
+      const c = m.content;
+      const okContent = typeof c === "string" ||
+        (Array.isArray(c) && c.every((p) => isObject(p) && typeof p.type === "string")) ||
+        (c === null && Array.isArray(m.tool_calls));
+      if (!okContent) {
+        this.error(
+          `${at}.content`,
+          c === undefined
+            ? "missing"
+            : `expected a string or a list of {"type", ...} content parts, got ${jsonTypeName(c)}`,
+        );
+      }
+    });
+    return this.errors.length > before ? undefined : v as ChatMessage[];
   }
 
   /** An id field: an array of non-negative integers below the vocabulary size, not empty. */
@@ -223,14 +309,47 @@ class LineCheck {
     return v as number[];
   }
 
-  segment(o: Json, name: string, tokenized: boolean, completion: boolean): Segment | undefined {
-    return tokenized ? this.ids(o[`${name}_ids`], `${name}_ids`, completion) : this.text(o[name], name, completion);
+  segment(o: Json, name: string, format: DataFormat, completion: boolean): Segment | undefined {
+    if (format.tokenized) return this.ids(o[`${name}_ids`], `${name}_ids`, completion);
+    return format.conversational ? this.messages(o[name], name) : this.text(o[name], name, completion);
   }
 }
 
 function sameSegment(a: Segment, b: Segment): boolean {
   if (typeof a === "string" || typeof b === "string") return a === b;
-  return a.length === b.length && a.every((x, i) => x === b[i]);
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * The implicit-prompt variant: the prompt is the conversations' shared leading messages, and each
+ * completion what follows it. Records an error (naming `field`) when nothing is shared or nothing
+ * is left of a completion.
+ */
+function splitImplicitPrompt(
+  conversations: ChatMessage[][],
+  fields: string[],
+  check: LineCheck,
+): { prompt: ChatMessage[]; completions: ChatMessage[][] } | undefined {
+  const n = sharedPrefixLength(conversations);
+  if (n === 0) {
+    check.error(
+      fields[0],
+      `no "prompt" and the conversations share no leading message: give "prompt" (a message list), or start every conversation with the same turns`,
+    );
+    return undefined;
+  }
+  const completions = conversations.map((c) => c.slice(n));
+  const empty = completions.findIndex((c) => c.length === 0);
+  if (empty >= 0) {
+    check.error(
+      fields[empty],
+      `nothing is left once the shared prompt (${n} message${
+        n > 1 ? "s" : ""
+      }) is removed: a completion needs at least one message of its own`,
+    );
+    return undefined;
+  }
+  return { prompt: conversations[0].slice(0, n), completions };
 }
 
 type AnyRecord = PairRecord | GroupRecord | PromptCompletionRecord | PromptRecord;
@@ -244,26 +363,36 @@ function checkRecord(
   forScoring = false,
 ): AnyRecord | undefined {
   const { kind, tokenized } = format;
-  const missing = formatFields(format).filter((f) => !Object.hasOwn(o, f) && !(forScoring && f === "rewards"));
+  // Conversational pairs and groups may leave the prompt implicit in their completions.
+  const implicit = format.conversational && (kind === "pairs" || kind === "groups") && !isMessageList(o.prompt);
+  const missing = formatFields(format).filter((f) =>
+    !Object.hasOwn(o, f) && !(forScoring && f === "rewards") && !(implicit && f === "prompt")
+  );
   if (missing.length > 0) {
     const needs = formatFields(format).map((f) => JSON.stringify(f)).join(", ");
     for (const f of missing) check.error(f, `missing (a ${KIND_NAMES[kind]} record needs ${needs})`);
     return undefined;
   }
-  const line = check.line;
-  const prompt = check.segment(o, "prompt", tokenized, false);
+  const line = check.line!;
+  let prompt = implicit ? undefined : check.segment(o, "prompt", format, false);
   if (kind === "prompts") return prompt === undefined ? undefined : { line, prompt };
   if (kind === "prompt_completion") {
-    const completion = check.segment(o, "completion", tokenized, true);
+    const completion = check.segment(o, "completion", format, true);
     return prompt === undefined || completion === undefined ? undefined : { line, prompt, completion };
   }
   if (kind === "pairs") {
-    const chosen = check.segment(o, "chosen", tokenized, true);
-    const rejected = check.segment(o, "rejected", tokenized, true);
-    if (prompt === undefined || chosen === undefined || rejected === undefined) return undefined;
+    let chosen = check.segment(o, "chosen", format, true);
+    let rejected = check.segment(o, "rejected", format, true);
+    if (chosen === undefined || rejected === undefined) return undefined;
     if (sameSegment(chosen, rejected)) {
       check.warn(tokenized ? "rejected_ids" : "rejected", "identical to chosen: this pair carries no preference");
     }
+    if (implicit) {
+      const split = splitImplicitPrompt([chosen, rejected] as ChatMessage[][], ["chosen", "rejected"], check);
+      if (split === undefined) return undefined;
+      [prompt, chosen, rejected] = [split.prompt, split.completions[0], split.completions[1]];
+    }
+    if (prompt === undefined) return undefined;
     return { line, prompt, chosen, rejected };
   }
   // groups
@@ -282,9 +411,22 @@ function checkRecord(
   } else {
     const before = check.errors.length;
     const items = cs.map((c, i) =>
-      tokenized ? check.ids(c, `${cField}[${i}]`, true) : check.text(c, `${cField}[${i}]`, true)
+      tokenized
+        ? check.ids(c, `${cField}[${i}]`, true)
+        : format.conversational
+        ? check.messages(c, `${cField}[${i}]`)
+        : check.text(c, `${cField}[${i}]`, true)
     );
     if (check.errors.length === before) completions = items as Segment[];
+    if (completions !== undefined && implicit) {
+      const split = splitImplicitPrompt(
+        completions as ChatMessage[][],
+        completions.map((_, i) => `${cField}[${i}]`),
+        check,
+      );
+      if (split === undefined) completions = undefined;
+      else [prompt, completions] = [split.prompt, split.completions];
+    }
   }
   const rs = o.rewards;
   let rewards: number[] | undefined;
@@ -306,6 +448,17 @@ function checkRecord(
   }
   if (prompt === undefined || completions === undefined || rewards === undefined) return undefined;
   return { line, prompt, completions, rewards };
+}
+
+/**
+ * Validates one conversation (a JSON list of `{role, content}` messages, as `tokenize --chat` and
+ * `generate --chat` read), throwing a {@link DataError} that names `file` and the message field.
+ */
+export function validateMessages(value: unknown, file: string): ChatMessage[] {
+  const check = new LineCheck(file, null, undefined);
+  const messages = check.messages(value, "messages");
+  throwCollected(file, check.errors);
+  return messages!;
 }
 
 /**
@@ -332,7 +485,7 @@ export function validateAll(text: string, options: ValidateOptions = {}): Datase
     if (row.error || !isObject(row.value)) continue;
     const kind = options.kind ?? strongKind(row.value);
     if (kind !== null) {
-      format = { kind, tokenized: isTokenized(row.value, kind) };
+      format = formatOf(row.value, kind);
       formatLine = row.line;
       break;
     }
@@ -340,7 +493,7 @@ export function validateAll(text: string, options: ValidateOptions = {}): Datase
   if (format === null) {
     for (const row of rows) {
       if (row.error || !isObject(row.value) || !has(row.value, "prompt", "prompt_ids")) continue;
-      format = { kind: "prompts", tokenized: isTokenized(row.value, "prompts") };
+      format = formatOf(row.value, "prompts");
       formatLine = row.line;
       break;
     }
@@ -361,11 +514,10 @@ export function validateAll(text: string, options: ValidateOptions = {}): Datase
       addErrors(check.errors);
       continue;
     }
-    const conversational = ["messages", "prompt", "chosen", "rejected", "completion"].find((k) => isMessageList(o[k]));
-    if (conversational !== undefined) {
+    if (isMessageList(o.messages) && strongKind(o) === null) {
       check.error(
-        conversational,
-        "conversational records (lists of {role, content} messages) are not supported yet: chat templates are not implemented; apply the chat template yourself and pass plain text",
+        "messages",
+        'a {"messages"} record is a single conversation (supervised fine-tuning data); preference training needs {"prompt","chosen","rejected"} or {"chosen","rejected"} with message lists',
       );
       addErrors(check.errors);
       continue;
@@ -382,7 +534,7 @@ export function validateAll(text: string, options: ValidateOptions = {}): Datase
     // Any record has a prompt, so reading prompts out of a pairs or groups file is fine.
     const kind = options.kind === "prompts" ? null : strongKind(o);
     if (kind !== null && kind !== format.kind) {
-      const mine = { kind, tokenized: isTokenized(o, kind) };
+      const mine = formatOf(o, kind);
       check.error(
         null,
         `the record is in the ${describeFormat(mine)} but line ${formatLine} is in the ${
@@ -393,6 +545,19 @@ export function validateAll(text: string, options: ValidateOptions = {}): Datase
       continue;
     }
     const tokenized = isTokenized(o, format.kind);
+    const conversational = !tokenized && isConversational(o);
+    if (tokenized === format.tokenized && conversational !== format.conversational) {
+      check.error(
+        null,
+        `the record ${conversational ? "holds message lists" : "holds plain text"} (${
+          describeFormat({ ...format, conversational })
+        }) but line ${formatLine} ${
+          format.conversational ? "holds message lists" : "holds plain text"
+        }: all lines of a file must use one format`,
+      );
+      addErrors(check.errors);
+      continue;
+    }
     if (tokenized !== format.tokenized) {
       check.error(
         null,
@@ -418,7 +583,14 @@ export function validateAll(text: string, options: ValidateOptions = {}): Datase
     addErrors([new DataError({ file, line: null, field: null }, "no records: the file is empty")]);
   }
   throwCollected(file, errors, errorCount);
-  return { file, kind: format!.kind, tokenized: format!.tokenized, warnings, records } as Dataset;
+  return {
+    file,
+    kind: format!.kind,
+    tokenized: format!.tokenized,
+    conversational: format!.conversational,
+    warnings,
+    records,
+  } as Dataset;
 }
 
 /** Options of {@link readDataset}. */

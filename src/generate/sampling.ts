@@ -51,7 +51,9 @@ export function isGreedy(o: SamplingOptions): boolean {
 }
 
 /** Index of the largest logit (the first one on ties, like `torch.argmax` and ONNX ArgMax). */
-export function argmax(logits: ArrayLike<number>, offset = 0, length = logits.length - offset): number {
+// Parameter types are spelled out here and below: JSR's declaration emitter (`deno publish`) cannot
+// type a default that refers to another parameter.
+export function argmax(logits: ArrayLike<number>, offset: number = 0, length: number = logits.length - offset): number {
   let best = 0;
   let bestValue = -Infinity;
   for (let i = 0; i < length; i++) {
@@ -72,8 +74,8 @@ export function argmax(logits: ArrayLike<number>, offset = 0, length = logits.le
 export function candidates(
   logits: ArrayLike<number>,
   options: SamplingOptions = {},
-  offset = 0,
-  length = logits.length - offset,
+  offset: number = 0,
+  length: number = logits.length - offset,
 ): Candidates {
   checkSamplingOptions(options);
   const t = options.temperature ?? 1;
@@ -161,8 +163,8 @@ export function sampleToken(
   logits: ArrayLike<number>,
   options: SamplingOptions,
   rng: Rng,
-  offset = 0,
-  length = logits.length - offset,
+  offset: number = 0,
+  length: number = logits.length - offset,
 ): number {
   if (isGreedy(options)) return argmax(logits, offset, length);
   return draw(candidates(logits, options, offset, length), rng);

@@ -14,7 +14,10 @@
  */
 
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
+import { resolveModelSource } from "../hub/source.ts";
+import type { HubOptions } from "../hub/settings.ts";
 import { type FileSource, joinPath, localFiles } from "../io/files.ts";
+import { ChatTemplateError, parseChatTemplateField } from "./chat_template.ts";
 
 /** Options of {@link Tokenizer.encode}. */
 export interface EncodeOptions {
@@ -44,7 +47,25 @@ export interface Tokenizer {
   idToToken(id: number): string | null;
   /** The id of a token string, or null. */
   tokenToId(token: string): number | null;
+  /**
+   * The chat template (`chat_template.jinja`, else `tokenizer_config.json`'s `chat_template`; several
+   * by name when the config lists them), or null. Applied by `src/models/chat_template.ts`.
+   */
+  readonly chatTemplate?: string | Readonly<Record<string, string>> | null;
+  /** Special-token strings by name (`bos_token`, `eos_token`, ...), as chat templates see them. */
+  readonly specialTokenStrings?: Readonly<Record<string, string>>;
 }
+
+/** The named special tokens transformers passes to chat templates (`special_tokens_map`). */
+const SPECIAL_TOKEN_NAMES = [
+  "bos_token",
+  "eos_token",
+  "unk_token",
+  "sep_token",
+  "pad_token",
+  "cls_token",
+  "mask_token",
+];
 
 type Json = Record<string, unknown>;
 
@@ -86,6 +107,7 @@ export function createTokenizer(
   tokenizerConfig: Json = {},
   specialTokensMap: Json = {},
   source = "tokenizer.json",
+  chatTemplateFile: string | null = null,
 ): Tokenizer {
   const model = tokenizerJson.model as Json | undefined;
   if (!model || typeof model !== "object" || typeof model.type !== "string") {
@@ -93,7 +115,7 @@ export function createTokenizer(
   }
   // Later files win, as in transformers: special_tokens_map.json overrides tokenizer_config.json.
   const special: Record<string, string | null> = {};
-  for (const key of ["bos_token", "eos_token", "pad_token", "unk_token"]) {
+  for (const key of SPECIAL_TOKEN_NAMES) {
     const fromMap = key in specialTokensMap ? tokenString(specialTokensMap[key]) : undefined;
     const fromConfig = key in tokenizerConfig ? tokenString(tokenizerConfig[key]) : undefined;
     special[key] = fromMap !== undefined ? fromMap : fromConfig ?? null;
@@ -122,7 +144,24 @@ export function createTokenizer(
       throw new TokenizerError(`${source}: the ${key} ${JSON.stringify(special[key])} is not in the vocabulary`);
     }
   }
+  // A chat_template.jinja file wins over the config's field, as in transformers.
+  let chatTemplate: string | Record<string, string> | null = chatTemplateFile;
+  if (chatTemplate === null) {
+    try {
+      chatTemplate = parseChatTemplateField(
+        tokenizerConfig.chat_template,
+        source.replace(/tokenizer\.json$/, "tokenizer_config.json"),
+      );
+    } catch (e) {
+      throw e instanceof ChatTemplateError ? new TokenizerError(e.message) : e;
+    }
+  }
+  const specialTokenStrings = Object.fromEntries(
+    Object.entries(special).filter((e): e is [string, string] => e[1] !== null),
+  );
   return {
+    chatTemplate,
+    specialTokenStrings,
     vocabSize: maxId + 1,
     bosId: idOf(special.bos_token),
     eosId: idOf(special.eos_token),
@@ -153,9 +192,14 @@ export function createTokenizer(
 /**
  * Loads the tokenizer of a Hugging Face model directory: `tokenizer.json` is required (slow-only
  * tokenizers with just `vocab.json`/`merges.txt` or `tokenizer.model` are not supported);
- * `tokenizer_config.json` and `special_tokens_map.json` are read when present.
+ * `tokenizer_config.json`, `special_tokens_map.json` and `chat_template.jinja` are read when present.
  */
-export async function loadTokenizer(dir: string, files: FileSource = localFiles()): Promise<Tokenizer> {
+export async function loadTokenizer(
+  dir: string,
+  files: FileSource = localFiles(),
+  options: { hub?: HubOptions } = {},
+): Promise<Tokenizer> {
+  ({ dir, files } = await resolveModelSource(dir, files, "tokenizer", options.hub));
   const path = joinPath(dir, "tokenizer.json");
   if (!(await files.exists(path))) {
     throw new TokenizerError(
@@ -165,5 +209,7 @@ export async function loadTokenizer(dir: string, files: FileSource = localFiles(
   const tokenizerJson = (await readJson(files, path, true))!;
   const tokenizerConfig = (await readJson(files, joinPath(dir, "tokenizer_config.json"), false)) ?? {};
   const specialTokensMap = (await readJson(files, joinPath(dir, "special_tokens_map.json"), false)) ?? {};
-  return createTokenizer(tokenizerJson, tokenizerConfig, specialTokensMap, path);
+  const templatePath = joinPath(dir, "chat_template.jinja");
+  const chatTemplate = (await files.exists(templatePath)) ? await files.readText(templatePath) : null;
+  return createTokenizer(tokenizerJson, tokenizerConfig, specialTokensMap, path, chatTemplate);
 }

@@ -99,11 +99,17 @@ export class Graph {
   readonly nodes: Node[] = [];
   readonly inputs: Value[] = [];
   readonly outputs: Value[] = [];
-  readonly initializers = new Map<string, TensorData>();
+  // Explicit field types: JSR rejects inferred types in the public API ("slow types").
+  readonly initializers: Map<string, TensorData> = new Map();
   /** Every value by name: inputs, initializers and node outputs. */
-  readonly values = new Map<string, Value>();
+  readonly values: Map<string, Value> = new Map();
   /** Opset imports beyond the default domain (e.g. `com.microsoft`), only for the compat engine. */
-  readonly extraOpsets = new Map<string, number>();
+  readonly extraOpsets: Map<string, number> = new Map();
+  /**
+   * Names of values typed `seq(tensor(<dtype>))` rather than tensors (their `shape` is not written:
+   * elements may differ in shape): only ORT training's optimizer model uses them (src/ort_training).
+   */
+  readonly sequences: Set<string> = new Set();
   #counter = 0;
   #constantCache = new Map<string, Value>();
 

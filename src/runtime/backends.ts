@@ -94,9 +94,6 @@ export const AUTO_ORDER: readonly BackendName[] = ["webgpu", "native-webgpu", "n
 /** The names a caller may ask for. */
 export const BACKEND_NAMES: readonly BackendName[] = Object.keys(BACKENDS) as BackendName[];
 
-/** "auto, webgpu, wasm, native-cpu or native-webgpu": the choices, for messages. */
-export const BACKEND_CHOICES_TEXT = `auto, ${BACKEND_NAMES.slice(0, -1).join(", ")} or ${BACKEND_NAMES.at(-1)}`;
-
 /** True when `s` names a backend. */
 export function isBackendName(s: string): s is BackendName {
   return Object.hasOwn(BACKENDS, s);

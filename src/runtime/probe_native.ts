@@ -7,6 +7,7 @@
  * @module
  */
 
+import type * as Ort from "onnxruntime-web";
 import { Graph } from "../onnx/graph.ts";
 import * as op from "../onnx/ops.ts";
 import { serializeModel } from "../onnx/serialize.ts";
@@ -172,7 +173,7 @@ async function roundTrip(ort: NativeOrtModule): Promise<void> {
  * A session that copies a float32 tensor (any shape, on the GPU) to the CPU: one Identity node,
  * optimizations off so ORT keeps it, the output on the CPU (the default location).
  */
-export async function createCopySession(ort: NativeOrtModule, rank = 1) {
+export async function createCopySession(ort: NativeOrtModule, rank = 1): Promise<Ort.InferenceSession> {
   const g = new Graph("copy_to_cpu");
   const x = g.input("x", "float32", Array.from({ length: rank }, (_, i) => `d${i}`));
   g.output(x, "y"); // an Identity node renames it

@@ -12,7 +12,7 @@ import type { DType } from "../../src/onnx/dtype.ts";
 import { Graph, type Value } from "../../src/onnx/graph.ts";
 import { serializeModel } from "../../src/onnx/serialize.ts";
 import { type Engine, type GraphSession, type OrtTensor, readTensor } from "../../src/runtime/session.ts";
-import { Rng } from "../../src/util/rng.ts";
+import type { Rng } from "../../src/util/rng.ts";
 import { backward } from "../../src/autodiff/mod.ts";
 import type { InputSpec, RuleCase } from "./_cases.ts";
 

@@ -243,3 +243,110 @@ Deno.test("review-gpt2 data follows data/README.md's tokenization contract", asy
   // roundtrip_joint (3294 of 3372, compared against the sampled ids) bounds how many.
   assert.ok(joint >= 3294 && joint < 3372, `${joint}`);
 });
+
+const CHAT = new URL("../fixtures/", import.meta.url).pathname;
+
+Deno.test("conversational pairs: TRL's split of the templated conversation (Qwen's ChatML), no EOS appended", async () => {
+  const tok = await loadTokenizer(`${CHAT}chat-qwen`);
+  const golden = JSON.parse(await Deno.readTextFile(`${CHAT}chat-qwen/chat_golden.json`));
+  // Case 2 of the transformers goldens: system, user, assistant, no generation prompt.
+  const c = golden.cases[2];
+  const [system, user, assistant] = c.messages;
+  const line = JSON.stringify({
+    prompt: [system, user],
+    chosen: [assistant],
+    rejected: [{ ...assistant, content: "no" }],
+  });
+  const e = encodeDataset(validateAll(line, { file: F }), tok);
+  assert.equal(e.kind, "pairs");
+  const ex = e.examples[0] as { promptIds: number[]; chosenIds: number[]; rejectedIds: number[] };
+  // prompt ids + chosen ids = apply_chat_template(prompt + chosen) exactly.
+  assert.deepEqual([...ex.promptIds, ...ex.chosenIds], c.ids);
+  const enc = (s: string) => tok.encode(s, { addSpecialTokens: false });
+  // The prompt ends with the generation prompt; the completion is the answer and the end of the turn.
+  assert.deepEqual(ex.promptIds.slice(-1 - enc("assistant\n").length), [512, ...enc("assistant\n")]);
+  assert.deepEqual(ex.chosenIds, [...enc(assistant.content), 513, ...enc("\n")]);
+  assert.deepEqual(ex.rejectedIds, [...enc("no"), 513, ...enc("\n")]);
+  assert.deepEqual(e.warnings, []);
+});
+
+Deno.test("conversational reward groups and implicit prompts (Gemma's template)", async () => {
+  const tok = await loadTokenizer(`${CHAT}chat-gemma`);
+  const enc = (s: string) => tok.encode(s, { addSpecialTokens: false });
+  const line = JSON.stringify({
+    completions: [
+      [{ role: "user", content: "Hello world" }, { role: "assistant", content: " great " }],
+      [{ role: "user", content: "Hello world" }, { role: "assistant", content: "bad" }],
+    ],
+    rewards: [1, -1],
+  });
+  const e = encodeDataset(validateAll(line, { file: F }), tok);
+  assert.equal(e.kind, "groups");
+  const g = e.examples[0] as { promptIds: number[]; completionIds: number[][]; rewards: number[] };
+  assert.deepEqual(g.promptIds, [2, 512, ...enc("user\nHello world"), 513, ...enc("\n"), 512, ...enc("model\n")]);
+  // Gemma's template trims the content and ends the turn with <end_of_turn>\n.
+  assert.deepEqual(g.completionIds, [[...enc("great"), 513, ...enc("\n")], [...enc("bad"), 513, ...enc("\n")]]);
+  assert.deepEqual(g.rewards, [1, -1]);
+  // The template's own refusal (roles must alternate) becomes an error naming the line.
+  const bad = JSON.stringify({
+    prompt: [{ role: "user", content: "a" }],
+    chosen: [{ role: "user", content: "b" }],
+    rejected: [{ role: "assistant", content: "c" }],
+  });
+  assert.throws(
+    () => encodeDataset(validateAll(bad, { file: F }), tok),
+    (err: Error) =>
+      err instanceof DataError &&
+      /pairs\.jsonl:1: field "chosen": the chat template refused the conversation: Conversation roles must alternate/
+        .test(err.message),
+  );
+});
+
+Deno.test("conversational data: no template is a clear error; a prompt rendered differently is a warning", () => {
+  const line = JSON.stringify({
+    prompt: [{ role: "user", content: "ab" }],
+    chosen: [{ role: "assistant", content: "cd" }],
+    rejected: [{ role: "assistant", content: "e" }],
+  });
+  const d = validateAll(line, { file: F });
+  assert.throws(
+    () => encodeDataset(d, charTokenizer()),
+    /pairs\.jsonl:1: field "prompt": conversational data needs a chat template: this tokenizer has no chat template/,
+  );
+  // The generation prompt ">" is not what follows the prompt in the whole conversation.
+  const tok: Tokenizer = {
+    ...charTokenizer(),
+    chatTemplate: "{% for m in messages %}{{ m.content }}{% endfor %}{% if add_generation_prompt %}>{% endif %}",
+  };
+  const ids = (s: string) => Array.from(s, (ch) => ch.codePointAt(0)! + 10);
+  assert.throws(
+    () => encodeDataset(d, tok),
+    /pairs\.jsonl:1: field "rejected": empty completion after applying the chat template/,
+  );
+  const ok = validateAll(line.replace('"e"', '"ef"'), { file: F });
+  const e = encodeDataset(ok, tok);
+  const ex = e.examples[0] as { promptIds: number[]; chosenIds: number[]; rejectedIds: number[] };
+  // TRL cuts at the prompt's length: "ab>" | "d" and "ab>" | "f".
+  assert.deepEqual([ex.promptIds, ex.chosenIds, ex.rejectedIds], [ids("ab>"), ids("d"), ids("f")]);
+  assert.deepEqual(e.warnings.map((w) => w.field), ["chosen", "rejected"]);
+  assert.match(
+    e.warnings[0].message,
+    /pairs\.jsonl:1: field "chosen": the chat template renders the prompt differently/,
+  );
+});
+
+Deno.test("conversational pairs are tokenized exactly as TRL 1.13's DPOTrainer tokenizes them (explicit and implicit prompt)", async () => {
+  const trl = JSON.parse(await Deno.readTextFile(`${CHAT}chat_trl_ids.json`));
+  for (const m of ["chat-qwen", "chat-gemma"]) {
+    const tok = await loadTokenizer(`${CHAT}${m}`);
+    for (const f of ["explicit", "implicit"]) {
+      const e = encodeDataset(await readDataset(`${CHAT}chat_${f}.jsonl`), tok);
+      const ours = (e.examples as { promptIds: number[]; chosenIds: number[]; rejectedIds: number[] }[]).map((x) => ({
+        prompt_ids: x.promptIds,
+        chosen_ids: x.chosenIds,
+        rejected_ids: x.rejectedIds,
+      }));
+      assert.deepEqual(ours, trl[m][f], `${m} ${f}`);
+    }
+  }
+});

@@ -69,7 +69,8 @@ Deno.test("detects every format, text and pre-tokenized; ignores unknown fields"
     assert.equal(d.tokenized, tokenized, line);
     assert.equal(d.records.length, 2);
     assert.equal(d.records[1].line, 2);
-    assert.deepEqual(detectFormat(JSON.parse(line)), { kind, tokenized });
+    assert.equal(d.conversational, false, line);
+    assert.deepEqual(detectFormat(JSON.parse(line)), { kind, tokenized, conversational: false });
   }
   const pairs = validateAll(`${PAIR}\n`, { file: F });
   assert.deepEqual(pairs.records, [{ line: 1, prompt: "a", chosen: "b", rejected: "c" }]);
@@ -179,14 +180,39 @@ Deno.test("format errors: every case names file, line and field exactly", () => 
       [GROUP, '{"prompt": "a", "completions": ["b", "c", "d"], "rewards": [1, 2, 3]}'],
       'data/pairs.jsonl:2: field "completions": expected 2 completions like the first group (every group of a file must have the same number), got 3',
     ],
-    // Conversational (TRL) records.
+    // Conversational (TRL) records: messages checked field by field.
     [
-      ['{"prompt": [{"role": "user", "content": "hi"}], "chosen": [{"role": "assistant", "content": "yo"}], "rejected": [{"role": "assistant", "content": "no"}]}'],
-      'data/pairs.jsonl:1: field "prompt": conversational records (lists of {role, content} messages) are not supported yet: chat templates are not implemented; apply the chat template yourself and pass plain text',
+      ['{"prompt": [{"role": "user", "content": "hi"}], "chosen": [{"role": "assistant"}], "rejected": [{"content": "no"}]}'],
+      'data/pairs.jsonl: 2 errors:\n  data/pairs.jsonl:1: field "chosen[0].content": missing\n  data/pairs.jsonl:1: field "rejected[0].role": missing',
+    ],
+    [
+      ['{"prompt": [{"role": "user", "content": 3}], "chosen": [{"role": "assistant", "content": "a"}], "rejected": "b"}'],
+      'data/pairs.jsonl: 2 errors:\n  data/pairs.jsonl:1: field "prompt[0].content": expected a string or a list of {"type", ...} content parts, got number\n  data/pairs.jsonl:1: field "rejected": expected a list of {"role", "content"} messages, got string',
+    ],
+    [
+      ['{"prompt": [], "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}'],
+      'data/pairs.jsonl:1: field "chosen": no "prompt" and the conversations share no leading message: give "prompt" (a message list), or start every conversation with the same turns',
+    ],
+    [
+      [
+        '{"chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "rejected": [{"role": "user", "content": "q"}]}',
+      ],
+      'data/pairs.jsonl:1: field "rejected": nothing is left once the shared prompt (1 message) is removed: a completion needs at least one message of its own',
+    ],
+    [
+      [
+        '{"prompt": [{"role": "user", "content": "q"}], "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}',
+        PAIR,
+      ],
+      'data/pairs.jsonl:2: the record holds plain text (pairs format ({"prompt","chosen","rejected"})) but line 1 holds message lists: all lines of a file must use one format',
+    ],
+    [
+      ['{"prompt": [{"role": "user", "content": "q"}], "completions": [[{"role": "assistant", "content": "a"}], "b"], "rewards": [1, 2]}'],
+      'data/pairs.jsonl:1: field "completions[1]": expected a list of {"role", "content"} messages, got string',
     ],
     [
       ['{"messages": [{"role": "user", "content": "hi"}]}'],
-      'data/pairs.jsonl:1: field "messages": conversational records (lists of {role, content} messages) are not supported yet: chat templates are not implemented; apply the chat template yourself and pass plain text',
+      'data/pairs.jsonl:1: field "messages": a {"messages"} record is a single conversation (supervised fine-tuning data); preference training needs {"prompt","chosen","rejected"} or {"chosen","rejected"} with message lists',
     ],
     // Files that say nothing.
     [
@@ -252,4 +278,67 @@ Deno.test("the bundled data and fixtures validate", async () => {
   }
   const groups = await readDataset("data/rewards.jsonl");
   assert.ok(groups.kind === "groups" && groups.records.every((r) => r.completions.length === 4));
+});
+
+const U = (content: string) => ({ role: "user", content });
+const A = (content: string) => ({ role: "assistant", content });
+
+Deno.test("conversational pairs and groups: explicit and implicit prompts (TRL's extract_prompt)", () => {
+  const explicit = JSON.stringify({ prompt: [U("q")], chosen: [A("good")], rejected: [A("bad")] });
+  const implicit = JSON.stringify({
+    chosen: [{ role: "system", content: "s" }, U("q"), A("good")],
+    rejected: [{ role: "system", content: "s" }, U("q"), A("bad")],
+  });
+  const d1 = validateAll(`${explicit}\n`, { file: F });
+  assert.equal(d1.kind, "pairs");
+  assert.equal(d1.conversational, true);
+  assert.deepEqual(d1.records, [{ line: 1, prompt: [U("q")], chosen: [A("good")], rejected: [A("bad")] }]);
+  assert.deepEqual(detectFormat(JSON.parse(explicit)), { kind: "pairs", tokenized: false, conversational: true });
+  const d2 = validateAll(`${implicit}\n`, { file: F });
+  assert.deepEqual(d2.records, [{
+    line: 1,
+    prompt: [{ role: "system", content: "s" }, U("q")],
+    chosen: [A("good")],
+    rejected: [A("bad")],
+  }]);
+  // As in TRL, a text prompt beside conversational completions gives way to the extracted one.
+  const withText = JSON.stringify({ prompt: "q", chosen: [U("q"), A("x")], rejected: [U("q"), A("y")] });
+  assert.deepEqual(validateAll(withText, { file: F }).records, [{
+    line: 1,
+    prompt: [U("q")],
+    chosen: [A("x")],
+    rejected: [A("y")],
+  }]);
+  // Multi-turn completions keep every message after the shared prefix.
+  const multi = JSON.stringify({ chosen: [U("q"), A("a"), U("more"), A("b")], rejected: [U("q"), A("c")] });
+  const d3 = validateAll(multi, { file: F });
+  assert.deepEqual((d3.records[0] as { chosen: unknown }).chosen, [A("a"), U("more"), A("b")]);
+
+  const group = JSON.stringify({ prompt: [U("q")], completions: [[A("1")], [A("2")], [A("3")]], rewards: [1, 0, -1] });
+  const g = validateAll(`${group}\n${group}`, { file: F });
+  assert.equal(g.kind, "groups");
+  assert.equal(g.conversational, true);
+  assert.deepEqual(g.records[0], {
+    line: 1,
+    prompt: [U("q")],
+    completions: [[A("1")], [A("2")], [A("3")]],
+    rewards: [1, 0, -1],
+  });
+  const implicitGroup = JSON.stringify({ completions: [[U("q"), A("1")], [U("q"), A("2")]], rewards: [1, 0] });
+  assert.deepEqual(validateAll(implicitGroup, { file: F }).records[0], {
+    line: 1,
+    prompt: [U("q")],
+    completions: [[A("1")], [A("2")]],
+    rewards: [1, 0],
+  });
+  // Identical chosen and rejected: a warning, as for text.
+  const same = JSON.stringify({ prompt: [U("q")], chosen: [A("x")], rejected: [A("x")] });
+  assert.equal(validateAll(same, { file: F }).warnings.length, 1);
+  // Content parts and tool calls are accepted and kept.
+  const parts = JSON.stringify({
+    prompt: [{ role: "user", content: [{ type: "text", text: "q" }] }],
+    chosen: [{ role: "assistant", content: null, tool_calls: [{ function: { name: "f", arguments: {} } }] }],
+    rejected: [A("no")],
+  });
+  assert.equal(validateAll(parts, { file: F }).records.length, 1);
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { run as tokenize } from "../../src/cli/tokenize.ts";
 import { run as score } from "../../src/cli/score.ts";
-import { FIXTURES, golden } from "./_helpers.ts";
+import { FIXTURES, golden, LOGP_TOL } from "./_helpers.ts";
 
 /** Runs a CLI entry with console.log / console.error captured. */
 async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string[]; err: string[] }> {
@@ -40,9 +40,39 @@ Deno.test("cli tokenize: ids of a golden case, with and without special tokens",
   assert.deepEqual(JSON.parse(r.out[0]), { ids: c.input_ids_no_special, tokens: c.tokens_no_special });
   r = await capture(() => tokenize(["--model", model]));
   assert.equal(r.code, 2);
-  assert.match(r.err[0], /needs --model and --text/);
+  assert.match(r.err[0], /^tokenize needs exactly one of --text STR or --chat FILE\nUsage: deno task cli tokenize/);
   r = await capture(() => tokenize(["--model", model, "--text", "x", "--bogus"]));
   assert.equal(r.code, 2);
+});
+
+Deno.test("cli tokenize --chat: the ids of transformers' apply_chat_template; bad files name the field", async () => {
+  const gold = JSON.parse(await Deno.readTextFile(`${FIXTURES}chat-qwen/chat_golden.json`));
+  const c = gold.cases[0]; // one user turn, with the generation prompt
+  const model = `${FIXTURES}chat-qwen`;
+  const chat = await tmpFile(JSON.stringify(c.messages));
+  let r = await capture(() => tokenize(["--model", model, "--chat", chat, "--add-generation-prompt"]));
+  assert.equal(r.code, 0);
+  assert.deepEqual(r.out, [c.ids.join(" ")]);
+  r = await capture(() => tokenize(["--model", model, "--chat", chat, "--add-generation-prompt", "--json"]));
+  const j = JSON.parse(r.out[0]);
+  assert.deepEqual([j.ids, j.text], [c.ids, c.text]);
+  assert.equal(j.tokens[0], "<|im_start|>");
+  // Without the flag the assistant header is not there.
+  r = await capture(() => tokenize(["--model", model, "--chat", chat]));
+  assert.deepEqual(r.out, [gold.cases[1].ids.join(" ")]);
+  const bad = await tmpFile('[{"role": "user", "content": "hi"}, {"content": 3}]');
+  r = await capture(() => tokenize(["--model", model, "--chat", bad]));
+  assert.equal(r.code, 2);
+  assert.ok(r.err[0].startsWith(`error: ${bad}: 2 errors:`), r.err[0]);
+  assert.ok(r.err.join("\n").includes(`${bad}: field "messages[1].role": missing`));
+  const notJson = await tmpFile("[{");
+  r = await capture(() => tokenize(["--model", model, "--chat", notJson]));
+  assert.equal(r.code, 2);
+  assert.match(r.err[0], /not valid JSON/);
+  r = await capture(() => tokenize(["--model", `${FIXTURES}tiny-gpt2`, "--chat", chat]));
+  assert.equal(r.code, 2);
+  assert.match(r.err[0], /has no chat template/);
+  await removeTemps();
 });
 
 Deno.test("cli score: pre-tokenized pairs and groups give the golden policy log-probs", async () => {
@@ -52,15 +82,18 @@ Deno.test("cli score: pre-tokenized pairs and groups give the golden policy log-
   let r = await capture(() => score([...args, "--data", `${FIXTURES}pairs.jsonl`]));
   assert.equal(r.code, 0, r.err.join("\n"));
   const lp = gold.losses.float32.logp_pairs;
+  assert.equal(r.out.length, 3, "one line per pair");
   r.out.map((l) => JSON.parse(l)).forEach((o, i) => {
-    assert.ok(Math.abs(o.chosen_logp - lp.policy_chosen[i]) < 1e-4);
-    assert.ok(Math.abs(o.rejected_logp - lp.policy_rejected[i]) < 1e-4);
+    assert.ok(Math.abs(o.chosen_logp - lp.policy_chosen[i]) < LOGP_TOL, `${o.chosen_logp} vs ${lp.policy_chosen[i]}`);
+    assert.ok(Math.abs(o.rejected_logp - lp.policy_rejected[i]) < LOGP_TOL, `${o.rejected_logp}`);
   });
   r = await capture(() => score([...args, "--data", `${FIXTURES}rewards.jsonl`]));
   assert.equal(r.code, 0, r.err.join("\n"));
+  assert.equal(r.out.length, 2, "one line per group");
   r.out.map((l) => JSON.parse(l)).forEach((o, i) => {
+    assert.equal(o.completion_logps.length, 4, "one log-prob per completion");
     o.completion_logps.forEach((x: number, k: number) =>
-      assert.ok(Math.abs(x - gold.losses.float32.logp_groups.policy[i][k]) < 1e-4)
+      assert.ok(Math.abs(x - gold.losses.float32.logp_groups.policy[i][k]) < LOGP_TOL, `${x}`)
     );
   });
 });

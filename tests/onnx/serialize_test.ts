@@ -171,11 +171,13 @@ Deno.test("external data: weights above the threshold leave the model and comput
   const external = serializeModel(g, { externalDataThreshold: 1024, externalDataPath: "adapter.weights" });
   assert.equal(inline.externalData, undefined);
   assert.ok(external.externalData);
-  assert.equal(external.externalData.path, "adapter.weights");
+  assert.equal(external.externalData.length, 1);
+  const [blob] = external.externalData;
+  assert.equal(blob.path, "adapter.weights");
   // W at 0 (8192), v at 8192 (1200), idx at 12288 after 4 KiB alignment (1600), table at 16384 (1024).
-  assert.equal(external.externalData.data.byteLength, 16384 + 1024);
+  assert.equal(blob.data.byteLength, 16384 + 1024);
   assert.ok(inline.model.byteLength - external.model.byteLength > 8192 + 1200 + 1600 + 1024 - 400);
-  const wb = external.externalData.data;
+  const wb = blob.data;
   assert.deepEqual(new Float32Array(wb.slice(8192, 8192 + 1200).buffer), tensors.v.data);
   assert.equal(serializeModel(g, { externalDataThreshold: 1 << 20 }).externalData, undefined);
 
