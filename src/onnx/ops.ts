@@ -3,13 +3,29 @@
  * output's element type and shape and checks its inputs, so a wrong graph fails here with the op's
  * name and the shapes involved, not later inside ONNX Runtime.
  *
+ * Symbolic shapes stay exact (see `dims.ts`): a `-1` reshape divides the element count, concat
+ * adds, slice subtracts, so `[batch, seq, 64]` flattened is `[batch*seq, 64]` and restored is
+ * `[batch, seq, 64]` again. Where a runtime shape tensor is needed (a reshape or expand to a
+ * symbolic target, a slice between symbolic bounds), {@link dimValue} computes the dims from the
+ * graph's inputs. Only sizes that depend on data (NonZero) get fresh symbols.
+ *
  * All builders take {@link Value}s of one graph and return new ones. Axes may be negative.
  *
  * @module
  */
 
 import { type DType, isFloat, ONNX_DTYPE_CODE } from "./dtype.ts";
-import { attr, type Attribute, type Dim, formatShape, GraphError, type Shape, type Value } from "./graph.ts";
+import { addDims, dimAtLeast, dimSymbols, dimTerms, divDims, mulDims, subDims } from "./dims.ts";
+import {
+  attr,
+  type Attribute,
+  type Dim,
+  formatShape,
+  type Graph,
+  GraphError,
+  type Shape,
+  type Value,
+} from "./graph.ts";
 
 function fail(op: string, message: string): never {
   throw new GraphError(`${op}: ${message}`);
@@ -39,10 +55,47 @@ export function normAxis(op: string, axis: number, rank: number): number {
   return a;
 }
 
-let symCounter = 0;
-/** A fresh symbolic dimension for sizes only known at run time. */
-function freshDim(hint: string): string {
-  return `${hint}_${symCounter++}`;
+/** Slice bounds at or above this mean "to the end of the axis" (ONNX clamps them to the dim). */
+const TO_END = 2 ** 31 - 1;
+
+/** Runtime dim values already built, per graph (a dim's value is the same wherever it is read). */
+const DIM_VALUES = new WeakMap<Graph, Map<string, Value>>();
+
+/**
+ * A dim expression's size at run time, as an int64 `[1]` tensor: a constant when static, else
+ * built from `Shape` of the values that carry its symbols (graph inputs, usually, which exist from
+ * the start: reading their shape keeps no activation alive).
+ *
+ * @throws {GraphError} when no value of the graph carries one of the dim's symbols
+ */
+export function dimValue(g: Graph, d: Dim): Value {
+  if (typeof d === "number") return g.int64s([d]);
+  let cache = DIM_VALUES.get(g);
+  if (!cache) DIM_VALUES.set(g, cache = new Map());
+  const hit = cache.get(d);
+  if (hit) return hit;
+  const i64 = (a: Value, b: Value, op: string) => g.addNode(op, [a, b], [{ dtype: "int64", shape: [1] }])[0];
+  const symbol = (s: string): Value => {
+    const src = g.dimSource(s);
+    if (!src) fail("dimValue", `no value of graph ${g.name} carries the dim ${JSON.stringify(s)} (of ${d})`);
+    const v = shapeOf(src.value, src.axis, src.axis + 1);
+    return src.offset === 0 ? v : i64(v, g.int64s([src.offset]), "Sub");
+  };
+  let total: Value | null = null;
+  for (const t of dimTerms(d)) {
+    let v: Value | null = t.num === 1 && t.symbols.length > 0 ? null : g.int64s([t.num]);
+    for (const s of t.symbols) v = v ? i64(v, symbol(s), "Mul") : symbol(s);
+    if (t.den !== 1) v = i64(v!, g.int64s([t.den]), "Div");
+    total = total ? i64(total, v!, "Add") : v;
+  }
+  cache.set(d, total!);
+  return total!;
+}
+
+/** An int64 `[dims.length]` shape tensor of dims (constant when every dim is static). */
+export function shapeTensor(g: Graph, dims: readonly Dim[]): Value {
+  if (dims.every((d) => typeof d === "number")) return g.int64s(dims as number[]);
+  return concat(dims.map((d) => dimValue(g, d)), 0);
 }
 
 /** Numpy-style broadcast of shapes; symbolic dims must match by name unless the other is 1. */
@@ -119,8 +172,13 @@ export const sigmoid = (x: Value): Value => unary("Sigmoid", x);
 export const erf = (x: Value): Value => unary("Erf", x);
 /** max(x, 0). */
 export const relu = (x: Value): Value => unary("Relu", x);
-/** Identity (a copy under a new name). */
-export const identity = (x: Value): Value => x.graph.addNode("Identity", [x], [{ dtype: x.dtype, shape: x.shape }])[0];
+/** cos(x). */
+export const cos = (x: Value): Value => unary("Cos", x);
+/** sin(x). */
+export const sin = (x: Value): Value => unary("Sin", x);
+/** Identity (a copy, under `name` when given). */
+export const identity = (x: Value, name?: string): Value =>
+  x.graph.addNode("Identity", [x], [{ dtype: x.dtype, shape: x.shape, name }])[0];
 
 /** a == b (bool). */
 export const equal = (a: Value, b: Value): Value => compare("Equal", a, b);
@@ -261,6 +319,9 @@ export const reduceMean = (x: Value, axes: readonly number[], keepdims = false):
 /** Max over axes. */
 export const reduceMax = (x: Value, axes: readonly number[], keepdims = false): Value =>
   reduce("ReduceMax", x, axes, keepdims);
+/** Product over axes. */
+export const reduceProd = (x: Value, axes: readonly number[], keepdims = false): Value =>
+  reduce("ReduceProd", x, axes, keepdims);
 /** log(sum(exp(x))) over axes. */
 export const reduceLogSumExp = (x: Value, axes: readonly number[], keepdims = false): Value =>
   reduce("ReduceLogSumExp", x, axes, keepdims);
@@ -268,8 +329,10 @@ export const reduceLogSumExp = (x: Value, axes: readonly number[], keepdims = fa
 // ---------------------------------------------------------------- shape manipulation
 
 /**
- * Reshape to a static target (with ONNX's 0 = copy and -1 = infer) or to a runtime shape tensor.
- * A static target must keep the element count when it is known.
+ * Reshape to a target of dims (ONNX's 0 = copy, -1 = infer; symbolic dims are expressions, see
+ * `dims.ts`) or to a runtime shape tensor. The `-1` dim is the element count divided by the
+ * others, exactly (`[batch, seq, 64]` to `[-1, 64]` gives `batch*seq`); the element count must
+ * provably stay the same.
  */
 export function reshape(x: Value, shape: readonly Dim[] | Value): Value {
   const op = "Reshape";
@@ -279,51 +342,50 @@ export function reshape(x: Value, shape: readonly Dim[] | Value): Value {
     if (s.dtype !== "int64" || s.shape.length !== 1) fail(op, "a runtime shape must be a 1-D int64 tensor");
     const rank = s.shape[0];
     const out: Dim[] = typeof rank === "number"
-      ? Array.from({ length: rank }, () => freshDim("reshape"))
+      ? Array.from({ length: rank }, () => g.freshDim("reshape"))
       : fail(op, "the runtime shape's length must be static");
     return g.addNode(op, [x, s], [{ dtype: x.dtype, shape: out }])[0];
   }
   const target = shape as readonly Dim[];
-  const out: Dim[] = target.map((d, i) => (d === 0 ? x.shape[i] : d));
-  const symbolic = out.filter((d) => typeof d === "string");
-  const inferAt = out.indexOf(-1);
-  if (out.filter((d) => d === -1).length > 1) fail(op, "at most one -1 is allowed");
-  const known = (s: readonly Dim[]) => s.filter((d) => typeof d === "number" && d !== -1) as number[];
-  if (symbolic.length === 0 && x.shape.every((d) => typeof d === "number")) {
-    const total = x.shape.reduce((a: number, b) => a * (b as number), 1);
-    const prod = known(out).reduce((a, b) => a * b, 1);
-    if (inferAt >= 0) {
-      if (prod === 0 || total % prod !== 0) fail(op, `cannot reshape [${formatShape(x.shape)}] to [${target}]`);
-      out[inferAt] = total / prod;
-    } else if (prod !== total) {
-      fail(op, `cannot reshape [${formatShape(x.shape)}] (${total} elements) to [${target}] (${prod})`);
+  if (target.filter((d) => d === -1).length > 1) fail(op, "at most one -1 is allowed");
+  const out: Dim[] = target.map((d, i) => {
+    if (d === 0) {
+      if (i >= x.shape.length) fail(op, `0 (copy) at axis ${i} is beyond the input's rank ${x.shape.length}`);
+      return x.shape[i];
     }
-  } else if (inferAt >= 0) {
-    out[inferAt] = freshDim("reshape");
-  }
-  // Symbolic dims cannot be written into a constant shape: use 0 (copy) where the input has the same
-  // symbol at the same axis, else the runtime shape is built from Shape(x) pieces.
-  const constTarget: number[] = [];
-  let needsRuntime = false;
-  out.forEach((d, i) => {
-    if (typeof d === "number") constTarget.push(target[i] === -1 ? -1 : d);
-    else if (x.shape[i] === d) constTarget.push(0);
-    else if (target[i] === -1) constTarget.push(-1);
-    else needsRuntime = true;
+    if (typeof d === "number" && (!Number.isInteger(d) || d < -1)) fail(op, `invalid target dim ${d}`);
+    return d;
   });
-  if (needsRuntime) {
-    const parts = out.map((d, i) => {
-      // The -1 slot may hold a fresh symbol that occurs nowhere in the input: keep it -1.
-      if (target[i] === -1) return g.int64s([-1]);
-      if (typeof d === "number") return g.int64s([d]);
-      const j = x.shape.indexOf(d);
-      if (j < 0) fail(op, `symbolic dim ${JSON.stringify(d)} does not occur in the input shape`);
-      return shapeOf(x, j, j + 1);
-    });
-    const s = concat(parts, 0);
-    return g.addNode(op, [x, s], [{ dtype: x.dtype, shape: out }])[0];
+  const inferAt = out.indexOf(-1);
+  const total = mulDims(...x.shape);
+  const shown = () => `[${formatShape(x.shape)}] to [${target}]`;
+  if (inferAt >= 0) {
+    const known = mulDims(...out.filter((_, i) => i !== inferAt));
+    const q = divDims(total, known);
+    if (q === null && typeof total === "number" && typeof known === "number") fail(op, `cannot reshape ${shown()}`);
+    out[inferAt] = q ?? g.freshDim("reshape");
+  } else {
+    // Provably different counts fail; counts over different symbols (a fresh dim) cannot be compared.
+    const want = mulDims(...out);
+    const syms = (d: Dim) => dimSymbols(d).join(",");
+    if (want !== total && syms(want) === syms(total)) {
+      fail(op, `cannot reshape ${shown()}: ${total} elements vs ${want}`);
+    }
   }
-  return g.addNode(op, [x, g.int64s(constTarget)], [{ dtype: x.dtype, shape: out }])[0];
+  // Symbolic dims cannot be written into a constant shape: 0 (copy) where the input has the same
+  // dim at that axis, -1 for the inferred one, and else a runtime shape (see dimValue).
+  const constTarget: number[] = [];
+  let runtime = false;
+  out.forEach((d, i) => {
+    if (i === inferAt) constTarget.push(-1);
+    else if (typeof d === "number") constTarget.push(d);
+    else if (x.shape[i] === d) constTarget.push(0);
+    else runtime = true;
+  });
+  const t = runtime
+    ? concat(out.map((d, i) => (i === inferAt ? g.int64s([-1]) : x.shape[i] === d ? g.int64s([0]) : dimValue(g, d))), 0)
+    : g.int64s(constTarget);
+  return g.addNode(op, [x, t], [{ dtype: x.dtype, shape: out }])[0];
 }
 
 /** The runtime shape of x (int64), optionally a [start, end) slice of it. */
@@ -414,15 +476,19 @@ export function concat(xs: readonly Value[], axis: number): Value {
         fail(op, `shapes [${xs.map((v) => formatShape(v.shape)).join("] and [")}] differ on axis ${i}`);
       }
     });
-    const d = x.shape[a];
-    total = typeof total === "number" && typeof d === "number" ? total + d : freshDim("concat");
+    total = addDims(total, x.shape[a]);
   }
   const shape = [...xs[0].shape];
   shape[a] = total;
   return xs[0].graph.addNode(op, xs, [{ dtype, shape }], { axis: attr.int(axis) })[0];
 }
 
-/** Static slice along axes (numpy semantics with clamping; steps default 1). */
+/**
+ * Static slice along axes (numpy semantics with clamping; steps default 1). On a symbolic axis the
+ * bounds are taken to lie inside it, so the length is an exact expression (`x[2:]` of a `seq` axis
+ * is `seq-2` long, `x[:-1]` is `seq-1`; see `symbolicSliceDim`); forms whose length depends on
+ * clamping get a fresh dim.
+ */
 export function slice(
   x: Value,
   starts: readonly number[],
@@ -445,7 +511,7 @@ export function slice(
     const step = st[i];
     if (step === 0) fail(op, "step 0");
     if (typeof d !== "number") {
-      shape[a] = freshDim("slice");
+      shape[a] = symbolicSliceDim(x.graph, d, starts[i], ends[i], step);
       return;
     }
     const clampIdx = (v: number, lo: number, hi: number) => Math.min(Math.max(v < 0 ? v + d : v, lo), hi);
@@ -490,17 +556,46 @@ export function slice(
   }])[0];
 }
 
-/** Splits along an axis into pieces of the given static sizes. */
-export function split(x: Value, sizes: readonly number[], axis = 0): Value[] {
+/**
+ * The length of `x[start:end:step]` along a symbolic axis of size d, taking the bounds to lie
+ * inside the axis: `d - s` to the end, `k` for the last k (when d >= k is provable, or k = 1),
+ * `d - k - s` up to the k-th last, `e - s` between two negative bounds. Other forms (a positive
+ * end, which ONNX may clamp to d; a step) get a fresh dim.
+ */
+function symbolicSliceDim(g: Graph, d: Dim, start: number, end: number, step: number): Dim {
+  if (step !== 1) return g.freshDim("slice");
+  if (end >= TO_END) {
+    if (start >= 0) return subDims(d, start);
+    return dimAtLeast(d, -start) || start === -1 ? -start : g.freshDim("slice");
+  }
+  if (end < 0) return start >= 0 ? subDims(addDims(d, end), start) : end - start;
+  return g.freshDim("slice");
+}
+
+/**
+ * `x[start : start + length]` along one axis, for bounds that are dim expressions (read at run time
+ * when symbolic): the result's dim is exactly `length`.
+ */
+export function narrow(x: Value, axis: number, start: Dim, length: Dim): Value {
+  const a = normAxis("Slice", axis, x.shape.length);
+  const g = x.graph;
+  const shape = [...x.shape];
+  shape[a] = length;
+  const s = dimValue(g, start), e = dimValue(g, addDims(start, length));
+  return g.addNode("Slice", [x, s, e, g.int64s([a])], [{ dtype: x.dtype, shape }])[0];
+}
+
+/** Splits along an axis into pieces of the given sizes (dims, read at run time when symbolic). */
+export function split(x: Value, sizes: readonly Dim[], axis = 0): Value[] {
   const op = "Split";
   const a = normAxis(op, axis, x.shape.length);
   const d = x.shape[a];
-  const total = sizes.reduce((p, q) => p + q, 0);
-  if (typeof d === "number" && d !== total) fail(op, `sizes [${sizes}] sum to ${total}, axis ${a} has ${d}`);
+  const total = addDims(...sizes);
+  if (total !== d) fail(op, `sizes [${sizes}] sum to ${total}, axis ${a} has ${d}`);
   const g = x.graph;
   return g.addNode(
     op,
-    [x, g.int64s(sizes)],
+    [x, shapeTensor(g, sizes)],
     sizes.map((s) => {
       const shape = [...x.shape];
       shape[a] = s;
@@ -558,17 +653,25 @@ export function scatterND(data: Value, indices: Value, updates: Value, reduction
   })[0];
 }
 
-/** Broadcasts x to a static shape (numpy rules, may add leading axes). */
+/**
+ * Broadcasts x to a shape of dims (numpy rules, may add leading axes); a symbolic dim that x has at
+ * the same place is kept with a 1, any other is read at run time (see dimValue).
+ */
 export function expand(x: Value, shape: readonly Dim[]): Value {
   const out = broadcastShapes("Expand", x.shape, shape);
   const g = x.graph;
-  const target = shape.map((d, i) => {
-    if (typeof d === "number") return g.int64s([d]);
-    const j = x.shape.length - shape.length + i;
-    if (j >= 0 && x.shape[j] === d) return g.int64s([1]);
-    fail("Expand", `symbolic dim ${JSON.stringify(d)} must come from the input`);
-  });
-  const s = shape.every((d) => typeof d === "number") ? g.int64s(shape as number[]) : concat(target, 0);
+  let s: Value;
+  if (shape.every((d) => typeof d === "number")) s = g.int64s(shape as number[]);
+  else {
+    s = concat(
+      shape.map((d, i) => {
+        if (typeof d === "number") return g.int64s([d]);
+        const j = x.shape.length - shape.length + i;
+        return j >= 0 && x.shape[j] === d ? g.int64s([1]) : dimValue(g, d);
+      }),
+      0,
+    );
+  }
   return g.addNode("Expand", [x, s], [{ dtype: x.dtype, shape: out }])[0];
 }
 
@@ -576,6 +679,33 @@ export function expand(x: Value, shape: readonly Dim[]): Value {
 export function expandAs(x: Value, like: Value): Value {
   const out = broadcastShapes("Expand", x.shape, like.shape);
   return x.graph.addNode("Expand", [x, shapeOf(like)], [{ dtype: x.dtype, shape: out }])[0];
+}
+
+/**
+ * Pads with zeros: `pads` holds the amounts before each axis, then after each axis (ONNX's
+ * layout), as dims (read at run time when symbolic). Each axis grows by its two pads, exactly.
+ */
+export function pad(x: Value, pads: readonly Dim[]): Value {
+  const r = x.shape.length;
+  if (pads.length !== 2 * r) fail("Pad", `needs ${2 * r} pads for rank ${r}, got ${pads.length}`);
+  const shape = x.shape.map((d, i) => addDims(d, pads[i], pads[r + i]));
+  const g = x.graph;
+  return g.addNode("Pad", [x, shapeTensor(g, pads)], [{ dtype: x.dtype, shape }])[0];
+}
+
+/** `[start, start + 1, ..., start + length - 1]` (int64), with start and length dims. */
+export function arange(g: Graph, start: Dim, length: Dim): Value {
+  const scalar = (d: Dim) => (typeof d === "number" ? g.scalar(d, "int64") : squeeze(dimValue(g, d), [0]));
+  return g.addNode("Range", [scalar(start), scalar(addDims(start, length)), g.scalar(1, "int64")], [{
+    dtype: "int64",
+    shape: [length],
+  }])[0];
+}
+
+/** The indices of x's nonzero entries, `[rank, n]` int64 (n: a fresh dim, known only at run time). */
+export function nonZero(x: Value): Value {
+  const g = x.graph;
+  return g.addNode("NonZero", [x], [{ dtype: "int64", shape: [x.shape.length, g.freshDim("nonzero")] }])[0];
 }
 
 /** Cumulative sum along an axis. */

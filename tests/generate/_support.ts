@@ -6,7 +6,7 @@ import { argmax } from "../../src/generate/sampling.ts";
 import type { KvDecoder } from "../../src/generate/decoder.ts";
 
 export const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
-export const MODELS = ["tiny-gpt2", "tiny-llama", "tiny-llama-v4"] as const;
+export const MODELS = ["tiny-gpt2", "tiny-llama", "tiny-llama-v4", "tiny-qwen3", "tiny-gemma3"] as const;
 
 /**
  * Decoder logits (prefill and cached steps) against transformers' float32 logits (|logit| up to 11):

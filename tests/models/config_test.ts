@@ -1,9 +1,16 @@
 import assert from "node:assert/strict";
 import { ConfigError, type ModelConfig, parseModelConfig } from "../../src/models/config.ts";
+import type { LlamaConfig } from "../../src/models/families/llama.ts";
+import type { Gpt2Config } from "../../src/models/families/gpt2.ts";
 
 async function fixtureConfig(dir: string): Promise<ModelConfig> {
   const path = `${dir}/config.json`;
   return parseModelConfig(JSON.parse(await Deno.readTextFile(path)), path);
+}
+
+/** A Llama-style config (Llama, Qwen2) with its family's fields. */
+function llamaConfig(json: unknown, source: string): LlamaConfig {
+  return parseModelConfig(json, source) as LlamaConfig;
 }
 
 function throwsConfig(json: unknown, ...patterns: RegExp[]): void {
@@ -29,11 +36,6 @@ Deno.test("tiny-gpt2 and review-gpt2 configs (GPT-2 names, n_inner null → 4 ×
     normEps: 1e-5,
     activation: "gelu_new",
     tieWordEmbeddings: true,
-    qkvBias: true,
-    oBias: true,
-    mlpBias: true,
-    ropeTheta: 0,
-    ropeScaling: null,
     bosTokenId: 511,
     eosTokenIds: [511],
     padTokenId: null,
@@ -68,8 +70,7 @@ Deno.test("tiny-llama (transformers 5 format) and tiny-llama-v4 (4.x format) giv
     qkvBias: false,
     oBias: false,
     mlpBias: false,
-    ropeTheta: 10000,
-    ropeScaling: null,
+    rope: { theta: 10000, scaling: null },
     bosTokenId: 1,
     eosTokenIds: [2],
     padTokenId: null,
@@ -192,12 +193,12 @@ const TINYLLAMA_11B = {
 };
 
 Deno.test("Qwen2.5-0.5B: q/k/v biases, no o bias, tied embeddings, GQA, rope_theta 1e6", () => {
-  const c = parseModelConfig(QWEN25_05B, "qwen/config.json");
+  const c = llamaConfig(QWEN25_05B, "qwen/config.json");
   assert.equal(c.arch, "qwen2");
   assert.deepEqual([c.qkvBias, c.oBias, c.mlpBias], [true, false, false]);
   assert.deepEqual([c.numHeads, c.numKvHeads, c.headDim], [14, 2, 64]);
   assert.equal(c.tieWordEmbeddings, true);
-  assert.equal(c.ropeTheta, 1e6);
+  assert.equal(c.rope.theta, 1e6);
   assert.equal(c.normEps, 1e-6);
   assert.equal(c.dtype, "bfloat16");
   assert.deepEqual(c.eosTokenIds, [151643]);
@@ -207,11 +208,11 @@ Deno.test("Qwen2.5-0.5B: q/k/v biases, no o bias, tied embeddings, GQA, rope_the
 });
 
 Deno.test("SmolLM2-135M and TinyLlama: head_dim from hidden/heads, pad id, tie defaults", () => {
-  const s = parseModelConfig(SMOLLM2_135M, "smol/config.json");
+  const s = llamaConfig(SMOLLM2_135M, "smol/config.json");
   assert.deepEqual([s.numHeads, s.numKvHeads, s.headDim, s.numLayers], [9, 3, 64, 30]);
-  assert.deepEqual([s.tieWordEmbeddings, s.padTokenId, s.ropeTheta, s.ropeScaling], [true, 2, 100000, null]);
-  const t = parseModelConfig(TINYLLAMA_11B, "tinyllama/config.json");
-  assert.deepEqual([t.headDim, t.numKvHeads, t.ropeTheta, t.tieWordEmbeddings, t.qkvBias], [
+  assert.deepEqual([s.tieWordEmbeddings, s.padTokenId, s.rope.theta, s.rope.scaling], [true, 2, 100000, null]);
+  const t = llamaConfig(TINYLLAMA_11B, "tinyllama/config.json");
+  assert.deepEqual([t.headDim, t.numKvHeads, t.rope.theta, t.tieWordEmbeddings, t.qkvBias], [
     64,
     4,
     10000,
@@ -222,15 +223,15 @@ Deno.test("SmolLM2-135M and TinyLlama: head_dim from hidden/heads, pad id, tie d
 });
 
 Deno.test("Llama-3.2-1B: llama3 rope scaling and several EOS ids, in 4.x and 5.x layouts alike", () => {
-  const c = parseModelConfig(LLAMA32_1B, "l32/config.json");
-  assert.deepEqual(c.ropeScaling, {
+  const c = llamaConfig(LLAMA32_1B, "l32/config.json");
+  assert.deepEqual(c.rope.scaling, {
     type: "llama3",
     factor: 32,
     lowFreqFactor: 1,
     highFreqFactor: 4,
     originalMaxPositions: 8192,
   });
-  assert.equal(c.ropeTheta, 500000);
+  assert.equal(c.rope.theta, 500000);
   assert.deepEqual(c.eosTokenIds, [128001, 128008, 128009]);
   assert.equal(c.headDim, 64);
   // The same model saved by transformers 5.
@@ -239,20 +240,19 @@ Deno.test("Llama-3.2-1B: llama3 rope scaling and several EOS ids, in 4.x and 5.x
   assert.deepEqual(parseModelConfig(v5, "l32-v5/config.json"), c);
   // Older 4.x configs spell the type as "type".
   const old = { ...LLAMA32_1B, rope_scaling: { type: "linear", factor: 2 } };
-  assert.deepEqual(parseModelConfig(old, "x").ropeScaling, { type: "linear", factor: 2 });
+  assert.deepEqual(llamaConfig(old, "x").rope.scaling, { type: "linear", factor: 2 });
   const v5linear = { ...rest, rope_parameters: { rope_type: "linear", factor: 4, rope_theta: 1e4 } };
-  assert.deepEqual(parseModelConfig(v5linear, "x").ropeScaling, { type: "linear", factor: 4 });
-  assert.equal(parseModelConfig(v5linear, "x").ropeTheta, 1e4);
+  assert.deepEqual(llamaConfig(v5linear, "x").rope.scaling, { type: "linear", factor: 4 });
+  assert.equal(llamaConfig(v5linear, "x").rope.theta, 1e4);
 });
 
 Deno.test("defaults: num_key_value_heads = heads, attention_bias sets q/k/v/o biases, partial rotary", () => {
   const { num_key_value_heads: _, ...noKv } = TINYLLAMA_11B;
   assert.equal(parseModelConfig(noKv, "x").numKvHeads, 32);
-  const biased = parseModelConfig({ ...TINYLLAMA_11B, attention_bias: true, mlp_bias: true }, "x");
+  const biased = llamaConfig({ ...TINYLLAMA_11B, attention_bias: true, mlp_bias: true }, "x");
   assert.deepEqual([biased.qkvBias, biased.oBias, biased.mlpBias], [true, true, true]);
-  assert.equal(parseModelConfig({ ...TINYLLAMA_11B, partial_rotary_factor: 0.5 }, "x").partialRotaryFactor, 0.5);
-  assert.equal("partialRotaryFactor" in parseModelConfig(TINYLLAMA_11B, "x"), false);
-  const gelu = parseModelConfig({ ...TINYLLAMA_11B, hidden_act: "gelu_pytorch_tanh" }, "x");
+  assert.equal(llamaConfig({ ...TINYLLAMA_11B, partial_rotary_factor: 1 }, "x").rope.theta, 10000);
+  const gelu = llamaConfig({ ...TINYLLAMA_11B, hidden_act: "gelu_pytorch_tanh" }, "x");
   assert.equal(gelu.activation, "gelu_new");
   const { n_inner: _n, ...g } = {
     model_type: "gpt2",
@@ -265,13 +265,14 @@ Deno.test("defaults: num_key_value_heads = heads, attention_bias sets q/k/v/o bi
   };
   assert.equal(parseModelConfig(g, "x").intermediateSize, 32);
   assert.equal(parseModelConfig({ ...g, n_inner: 5 }, "x").intermediateSize, 5);
-  assert.equal(parseModelConfig({ ...g, activation_function: "relu" }, "x").activation, "relu");
+  assert.equal((parseModelConfig({ ...g, activation_function: "relu" }, "x") as Gpt2Config).activation, "relu");
 });
 
 Deno.test("unsupported configs fail naming the file, every offending field and what is supported", () => {
   throwsConfig(
     { ...TINYLLAMA_11B, model_type: "mistral" },
-    /model_type "mistral" is not supported \(supported: gpt2, llama, qwen2\)/,
+    /model_type "mistral" is not supported \(supported: gpt2 \(GPT-2\), llama \(Llama\), qwen2 \(Qwen2\), qwen3 \(Qwen3\), gemma3_text \(Gemma 3 \(text\)\)\)/,
+    /To add a family, write src\/models\/families\/<family>\.ts exporting an ArchSpec and list it in MODEL_FAMILIES/,
   );
   throwsConfig({ hidden_size: 4 }, /model_type null is not supported/);
   throwsConfig([], /must be a JSON object/);
@@ -315,6 +316,7 @@ Deno.test("unsupported configs fail naming the file, every offending field and w
     { ...TINYLLAMA_11B, rope_parameters: { full_attention: { rope_type: "default" }, sliding_attention: {} } },
     /rope_parameters per layer type \(full_attention, sliding_attention\)/,
   );
+  throwsConfig({ ...TINYLLAMA_11B, partial_rotary_factor: 0.5 }, /partial_rotary_factor 0\.5 \(supported: 1/);
   throwsConfig(
     { ...TINYLLAMA_11B, eos_token_id: [2, "x"], bos_token_id: -1 },
     /eos_token_id\[1\]/,

@@ -118,7 +118,7 @@ for (const m of ["tiny-gpt2", "tiny-llama"]) {
 
 Deno.test("rope: inverse frequencies follow the default, linear and llama3 formulas", () => {
   // 1 / 10000^(2i/16) = 10^(-i/2)
-  const base = ropeInvFreq({ headDim: 16, ropeTheta: 10000, ropeScaling: null });
+  const base = ropeInvFreq(16, { theta: 10000, scaling: null });
   const want = [
     1,
     0.31622776601683794,
@@ -132,16 +132,15 @@ Deno.test("rope: inverse frequencies follow the default, linear and llama3 formu
   want.forEach((w, i) => assert.ok(Math.abs(base[i] - w) <= 1e-7 * w, `inv_freq[${i}] ${base[i]} vs ${w}`));
   // llama3 scaling (factor 8, low 1, high 4, original 32): the wavelengths 2π/f are
   // 6.3, 19.9, 62.8, ... so [0] stays (< 8), [2..] are divided by 8 (> 32), [1] is smoothed.
-  const l3 = ropeInvFreq({
-    headDim: 16,
-    ropeTheta: 10000,
-    ropeScaling: { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 32 },
+  const l3 = ropeInvFreq(16, {
+    theta: 10000,
+    scaling: { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 32 },
   });
   assert.equal(l3[0], base[0]);
   for (let i = 2; i < 8; i++) assert.equal(l3[i], Math.fround(base[i] / 8));
   const smooth = (32 / ((2 * Math.PI) / base[1]) - 1) / (4 - 1);
   assert.equal(l3[1], Math.fround((1 - smooth) * (base[1] / 8) + smooth * base[1]));
-  const lin = ropeInvFreq({ headDim: 16, ropeTheta: 10000, ropeScaling: { type: "linear", factor: 4 } });
+  const lin = ropeInvFreq(16, { theta: 10000, scaling: { type: "linear", factor: 4 } });
   lin.forEach((f, i) => assert.equal(f, Math.fround(base[i] / 4)));
 });
 

@@ -4,7 +4,7 @@ import { createTokenizer, loadTokenizer } from "../../src/models/tokenizer.ts";
 import { memoryFiles } from "../../src/io/files.ts";
 
 const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
-const MODELS = ["tiny-gpt2", "tiny-llama", "tiny-llama-v4"];
+const MODELS = ["tiny-gpt2", "tiny-llama", "tiny-llama-v4", "tiny-qwen3", "tiny-gemma3"];
 
 interface Case {
   text: string;
