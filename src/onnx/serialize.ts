@@ -10,6 +10,9 @@
  *   at its offset, and the file's own bytes are handed to ORT: no JS copy of the weights is made;
  * - other initializers at or above `externalDataThreshold` are copied once into one generated blob.
  *
+ * With `inline`, every initializer is written into the ModelProto itself instead, for consumers
+ * that take model bytes only (ORT's training API, see src/ort_training/).
+ *
  * @module
  */
 
@@ -30,6 +33,11 @@ export interface SerializeOptions {
   externalDataThreshold?: number;
   /** File name the external data is referred to by (default `"weights.bin"`). */
   externalDataPath?: string;
+  /**
+   * Write every initializer into the model bytes, registered sources included (copies them): for
+   * consumers with no external-data option. Not with `externalDataThreshold`.
+   */
+  inline?: boolean;
   /** Producer name written into the model. */
   producer?: string;
 }
@@ -259,6 +267,9 @@ export function validateGraph(g: Graph): void {
  */
 export function serializeModel(g: Graph, options: SerializeOptions = {}): SerializedModel {
   validateGraph(g);
+  if (options.inline && options.externalDataThreshold !== undefined) {
+    throw new GraphError("serializeModel(): `inline` writes no external data; drop externalDataThreshold");
+  }
   const sink: ExternalSink = {
     threshold: options.externalDataThreshold ?? Infinity,
     path: options.externalDataPath ?? "weights.bin",
@@ -270,7 +281,7 @@ export function serializeModel(g: Graph, options: SerializeOptions = {}): Serial
   // ModelProto { ir_version = 1; producer_name = 2; graph = 7; opset_import = 8 }
   w.uint32(1 << 3).int64(IR_VERSION);
   writeString(w, 2, options.producer ?? "exo-tune");
-  writeMessage(w, 7, (w) => writeGraphBody(w, g, sink));
+  writeMessage(w, 7, (w) => writeGraphBody(w, g, options.inline ? undefined : sink));
   const opsets = new Map<string, number>([["", options.opset ?? DEFAULT_OPSET], ...g.extraOpsets]);
   for (const [domain, version] of opsets) {
     writeMessage(w, 8, (w) => {

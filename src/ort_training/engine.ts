@@ -179,7 +179,7 @@ export class OrtTrainingRunner {
         lora: o.adapter.config,
         loss: o.loss,
         layout: "exo",
-        build: { recompute: o.recompute },
+        recompute: o.recompute,
       });
       trainingModel = m.trainingModel;
       const params = m.params.map((p) => ({ name: p.name, dims: p.shape, data: new Float32Array(sizeOf(p.shape)) }));

@@ -9,9 +9,9 @@
  *   into a second copy at session creation.
  */
 import assert from "node:assert/strict";
-import { type FileSource, localFiles, memoryFiles } from "../../src/io/files.ts";
+import { type FileSource, localFiles } from "../../src/io/files.ts";
 import { loadModel } from "../../src/models/load.ts";
-import { halfToFloat, serializeSafetensors, tensorToFloat32 } from "../../src/models/safetensors.ts";
+import { halfToFloat, tensorToFloat32 } from "../../src/models/safetensors.ts";
 import { buildScoringGraph, Scorer, type ScoreSequence } from "../../src/models/score.ts";
 import { toHalfBits } from "../../src/models/half_dtypes.ts";
 import type { Graph, TensorData } from "../../src/onnx/graph.ts";
@@ -20,30 +20,7 @@ import { createLoraConfig } from "../../src/lora/config.ts";
 import { buildPreferenceGraph } from "../../src/train/preference_graph.ts";
 import { compileStep } from "../../src/train/step.ts";
 import { sgd } from "../../src/optim/sgd.ts";
-import { engineFor, FIXTURES, runLogits } from "./_helpers.ts";
-
-/** float32 → bfloat16 bits, round to nearest even. */
-function bf16Bits(f: Float32Array): Uint16Array {
-  const u = new Uint32Array(f.buffer, f.byteOffset, f.length);
-  return Uint16Array.from(u, (x) => (x + 0x7fff + ((x >>> 16) & 1)) >>> 16);
-}
-
-/** The tiny-llama fixture with its weights rounded to a 16-bit type, as an in-memory directory. */
-async function halfModelFiles(dtype: "bfloat16" | "float16"): Promise<FileSource> {
-  const dir = `${FIXTURES}tiny-llama`;
-  const base = await loadModel(dir, localFiles(), { dtype: "float32" });
-  const tensors = new Map<string, TensorData>();
-  for (const [name, t] of base.weights) {
-    if (name === "lm_head.weight" && base.config.tieWordEmbeddings) continue;
-    const f = t.data as Float32Array;
-    tensors.set(name, { dtype, shape: t.shape, data: dtype === "bfloat16" ? bf16Bits(f) : toHalfBits(f) });
-  }
-  const files: Record<string, Uint8Array | string> = { "m/model.safetensors": serializeSafetensors(tensors) };
-  for (const f of ["config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"]) {
-    files[`m/${f}`] = await Deno.readFile(`${dir}/${f}`);
-  }
-  return memoryFiles(files);
-}
+import { engineFor, FIXTURES, halfModelFiles, runLogits } from "./_helpers.ts";
 
 for (const dtype of ["bfloat16", "float16"] as const) {
   Deno.test(`${dtype} weights stay ${dtype} and give the logits and log-probs of their float32 upcast (wasm)`, async () => {
