@@ -78,7 +78,7 @@ Deno.test("batch: prompts of different lengths (left-padded) and K samples per p
   }
 });
 
-for (const name of ["tiny-gpt2", "tiny-llama"]) {
+for (const name of ["tiny-gpt2", "tiny-llama", "tiny-qwen3", "tiny-gemma3"]) {
   Deno.test(`${name} (wasm): adapter unmerged equals merged; disabled equals the base model`, async () => {
     const model = await loadModel(FIXTURES + name);
     const adapter = await readAdapter(`${FIXTURES}${name}/adapter`, localFiles(), model.config);

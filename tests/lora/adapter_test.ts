@@ -20,7 +20,7 @@ import {
 } from "../../src/lora/adapter.ts";
 import { Rng } from "../../src/util/rng.ts";
 
-const MODELS = ["tiny-gpt2", "tiny-llama", "tiny-llama-v4"];
+const MODELS = ["tiny-gpt2", "tiny-llama", "tiny-llama-v4", "tiny-qwen3", "tiny-gemma3"];
 
 async function modelConfig(name: string): Promise<ModelConfig> {
   return parseModelConfig(JSON.parse(await Deno.readTextFile(`tests/fixtures/${name}/config.json`)), name);

@@ -130,7 +130,7 @@ export interface GoldenBlock {
 const FIXTURES = new URL("../fixtures/", import.meta.url);
 
 /** The fixture models whose golden.json carries `losses`. */
-export const GOLDEN_MODELS = ["tiny-gpt2", "tiny-llama"] as const;
+export const GOLDEN_MODELS = ["tiny-gpt2", "tiny-llama", "tiny-qwen3", "tiny-gemma3"] as const;
 
 /** Reads a fixture's golden `losses`. */
 export function readGoldenLosses(model: string): GoldenLosses {

@@ -36,7 +36,7 @@ Deno.test(`forward tiny-llama (webgpu): logits within ${LOGIT_TOL.webgpu.toExpon
  * logits of one full pass; a left-padded batch with explicit positions must give the unpadded
  * logits on its real tokens.
  */
-for (const m of ["tiny-gpt2", "tiny-llama"]) {
+for (const m of ["tiny-gpt2", "tiny-llama", "tiny-qwen3", "tiny-gemma3"]) {
   Deno.test(`forward ${m}: KV cache and left padding reproduce the full pass`, async () => {
     const model = await fixtureModel(m);
     const gold = await golden(m);

@@ -111,7 +111,7 @@ function weightReaders(g: Graph, weights: ReadonlyMap<string, TensorData>): Map<
   return out;
 }
 
-for (const m of ["tiny-gpt2", "tiny-llama"]) {
+for (const m of ["tiny-gpt2", "tiny-llama", "tiny-qwen3", "tiny-gemma3"]) {
   Deno.test(`${m}: training and scoring graphs read every weight matrix only through Reshape (dependOn) or Gather`, async () => {
     const model = await loadModel(`${FIXTURES}${m}`);
     const lora = createLoraConfig(model.config, { r: 4 });

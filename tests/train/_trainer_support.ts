@@ -17,7 +17,7 @@ export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "
 /** The fixture directory. */
 export const FX = `${ROOT}/tests/fixtures`;
 /** The fixture models; tiny-llama-v4 is tiny-llama with a transformers-4 config. */
-export const MODELS = ["tiny-gpt2", "tiny-llama", "tiny-llama-v4"] as const;
+export const MODELS = ["tiny-gpt2", "tiny-llama", "tiny-llama-v4", "tiny-qwen3", "tiny-gemma3"] as const;
 /** `deno` itself, for subprocesses. */
 export const DENO = Deno.execPath();
 
