@@ -60,4 +60,3 @@ export function broadcastShapes(op: string, ...shapes: Shape[]): Dim[] {
   }
   return out;
 }
-

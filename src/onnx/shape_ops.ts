@@ -390,4 +390,3 @@ export function nonZero(x: Value): Value {
   const g = x.graph;
   return g.addNode("NonZero", [x], [{ dtype: "int64", shape: [x.shape.length, g.freshDim("nonzero")] }])[0];
 }
-

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ConfigError, type ModelConfig, parseModelConfig } from "../../src/models/config.ts";
 import type { LlamaConfig } from "../../src/models/families/llama.ts";
+import type { Gemma3Config } from "../../src/models/families/gemma3.ts";
 import type { Gpt2Config } from "../../src/models/families/gpt2.ts";
 
 async function fixtureConfig(dir: string): Promise<ModelConfig> {
@@ -322,4 +323,95 @@ Deno.test("unsupported configs fail naming the file, every offending field and w
     /eos_token_id\[1\]/,
     /"bos_token_id" must be a token id/,
   );
+});
+
+Deno.test("tiny-qwen3 and tiny-gemma3 configs (transformers 5 format)", async () => {
+  const tokens = (bos: number | null, eos: number, pad: number | null) => ({
+    bosTokenId: bos,
+    eosTokenIds: [eos],
+    padTokenId: pad,
+    dtype: "float32",
+  });
+  assert.deepEqual(await fixtureConfig("tests/fixtures/tiny-qwen3"), {
+    arch: "qwen3",
+    vocabSize: 512,
+    hiddenSize: 64,
+    numLayers: 2,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 16,
+    intermediateSize: 128,
+    maxPositions: 128,
+    normEps: 1e-6,
+    activation: "silu",
+    tieWordEmbeddings: true,
+    attentionBias: false,
+    rope: { theta: 1e6, scaling: null },
+    ...tokens(null, 511, null),
+  });
+  assert.deepEqual(await fixtureConfig("tests/fixtures/tiny-gemma3"), {
+    arch: "gemma3_text",
+    vocabSize: 512,
+    hiddenSize: 64,
+    numLayers: 3,
+    numHeads: 4,
+    numKvHeads: 1,
+    headDim: 16,
+    intermediateSize: 96,
+    maxPositions: 128,
+    normEps: 1e-6,
+    activation: "gelu_new",
+    tieWordEmbeddings: true,
+    attentionBias: false,
+    queryPreAttnScalar: 24,
+    slidingWindow: 4,
+    layerTypes: ["sliding_attention", "full_attention", "sliding_attention"],
+    rope: { sliding_attention: { theta: 1e4, scaling: null }, full_attention: { theta: 1e6, scaling: null } },
+    ...tokens(2, 1, 0),
+  });
+});
+
+/** tiny-gemma3's config.json. */
+async function gemmaJson(): Promise<Record<string, unknown>> {
+  return JSON.parse(await Deno.readTextFile("tests/fixtures/tiny-gemma3/config.json"));
+}
+
+Deno.test("Gemma 3: the transformers 4.x layout (rope_local_base_freq, sliding_window_pattern) reads the same", async () => {
+  const v5 = await gemmaJson();
+  const { rope_parameters: _r, layer_types: _l, dtype, ...rest } = v5;
+  const v4 = { ...rest, torch_dtype: dtype, rope_theta: 1e6, rope_local_base_freq: 1e4, sliding_window_pattern: 2 };
+  assert.deepEqual(parseModelConfig(v4, "v4"), parseModelConfig(v5, "v5"));
+  // gemma-3-1b-style defaults: every 6th layer full, linear scaling on the full layers only.
+  const c = parseModelConfig({
+    ...v4,
+    num_hidden_layers: 7,
+    sliding_window_pattern: undefined,
+    rope_scaling: { rope_type: "linear", factor: 8 },
+    final_logit_softcapping: 30,
+  }, "x") as Gemma3Config;
+  assert.deepEqual(c.layerTypes.map((t) => t[0]), ["s", "s", "s", "s", "s", "f", "s"]);
+  assert.deepEqual(c.rope.full_attention, { theta: 1e6, scaling: { type: "linear", factor: 8 } });
+  assert.deepEqual(c.rope.sliding_attention, { theta: 1e4, scaling: null });
+  assert.equal(c.logitSoftcap, 30);
+  assert.equal("logitSoftcap" in parseModelConfig(v5, "v5"), false);
+});
+
+Deno.test("Gemma 3 and Qwen3: what we do not run fails, naming the field", async () => {
+  const v5 = await gemmaJson();
+  throwsConfig(
+    { ...v5, attn_logit_softcapping: 50, use_bidirectional_attention: true },
+    /unsupported gemma3_text config/,
+    /attn_logit_softcapping: 50 \(supported: null/,
+    /use_bidirectional_attention: true \(supported: false/,
+  );
+  throwsConfig({ ...v5, layer_types: ["full_attention"] }, /layer_types must list 3 entries/);
+  throwsConfig(
+    { ...v5, rope_parameters: { full_attention: { rope_type: "yarn", factor: 2 }, sliding_attention: {} } },
+    /rope_parameters\.full_attention: rope_type "yarn"/,
+  );
+  const q = JSON.parse(await Deno.readTextFile("tests/fixtures/tiny-qwen3/config.json"));
+  throwsConfig({ ...q, use_sliding_window: true }, /use_sliding_window: true \(supported: false/);
+  // head_dim is Qwen3's own: 128 by default, not hidden / heads.
+  const { head_dim: _, ...noHeadDim } = q;
+  assert.equal(parseModelConfig(noHeadDim, "q").headDim, 128);
 });
