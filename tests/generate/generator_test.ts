@@ -7,6 +7,7 @@ import { readAdapter } from "../../src/lora/adapter.ts";
 import { loadModel } from "../../src/models/load.ts";
 import { Engine } from "../../src/runtime/session.ts";
 import { checkGolden, DECODER_LOGIT_TOL, FIXTURES, goldenLogits, greedyByRecompute, MODELS } from "./_support.ts";
+import { FAMILY_FIXTURES } from "../support/fixture_models.ts";
 
 const engine = await Engine.create("wasm");
 const GREEDY = { temperature: 0, eosTokenIds: [] } as const;
@@ -78,7 +79,7 @@ Deno.test("batch: prompts of different lengths (left-padded) and K samples per p
   }
 });
 
-for (const name of ["tiny-gpt2", "tiny-llama", "tiny-qwen3", "tiny-gemma3"]) {
+for (const name of FAMILY_FIXTURES) {
   Deno.test(`${name} (wasm): adapter unmerged equals merged; disabled equals the base model`, async () => {
     const model = await loadModel(FIXTURES + name);
     const adapter = await readAdapter(`${FIXTURES}${name}/adapter`, localFiles(), model.config);

@@ -13,7 +13,7 @@ import { toHalfBits } from "../../src/models/half_dtypes.ts";
 
 export const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
 export const REVIEW_GPT2 = new URL("../../models/review-gpt2", import.meta.url).pathname;
-export const FIXTURE_MODELS = ["tiny-gpt2", "tiny-llama", "tiny-llama-v4", "tiny-qwen3", "tiny-gemma3"] as const;
+export { FAMILY_FIXTURES, FIXTURE_MODELS } from "../support/fixture_models.ts";
 
 /**
  * Sequence log-probs against transformers' float32 ones (|log p| up to 72, summed over the

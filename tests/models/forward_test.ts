@@ -3,7 +3,15 @@ import { Graph } from "../../src/onnx/graph.ts";
 import { serializeModel } from "../../src/onnx/serialize.ts";
 import { buildForward } from "../../src/models/forward.ts";
 import { ropeInvFreq } from "../../src/models/rope.ts";
-import { engineFor, FIXTURE_MODELS, fixtureModel, golden, maxLogitDiff, runLogits } from "./_helpers.ts";
+import {
+  engineFor,
+  FAMILY_FIXTURES,
+  FIXTURE_MODELS,
+  fixtureModel,
+  golden,
+  maxLogitDiff,
+  runLogits,
+} from "./_helpers.ts";
 
 /**
  * Logits against transformers' float32 logits (|logit| up to 11): ~10x the worst measured, 7.0e-6 on
@@ -38,7 +46,7 @@ for (const m of ["tiny-llama", "tiny-qwen3", "tiny-gemma3"]) {
  * logits of one full pass; a left-padded batch with explicit positions must give the unpadded
  * logits on its real tokens.
  */
-for (const m of ["tiny-gpt2", "tiny-llama", "tiny-qwen3", "tiny-gemma3"]) {
+for (const m of FAMILY_FIXTURES) {
   Deno.test(`forward ${m}: KV cache and left padding reproduce the full pass`, async () => {
     const model = await fixtureModel(m);
     const gold = await golden(m);

@@ -21,6 +21,7 @@ import { buildPreferenceGraph } from "../../src/train/preference_graph.ts";
 import { compileStep } from "../../src/train/step.ts";
 import { sgd } from "../../src/optim/sgd.ts";
 import { engineFor, FIXTURES, halfModelFiles, runLogits } from "./_helpers.ts";
+import { FAMILY_FIXTURES } from "../support/fixture_models.ts";
 
 for (const dtype of ["bfloat16", "float16"] as const) {
   Deno.test(`${dtype} weights stay ${dtype} and give the logits and log-probs of their float32 upcast (wasm)`, async () => {
@@ -111,7 +112,7 @@ function weightReaders(g: Graph, weights: ReadonlyMap<string, TensorData>): Map<
   return out;
 }
 
-for (const m of ["tiny-gpt2", "tiny-llama", "tiny-qwen3", "tiny-gemma3"]) {
+for (const m of FAMILY_FIXTURES) {
   Deno.test(`${m}: training and scoring graphs read every weight matrix only through Reshape (dependOn) or Gather`, async () => {
     const model = await loadModel(`${FIXTURES}${m}`);
     const lora = createLoraConfig(model.config, { r: 4 });

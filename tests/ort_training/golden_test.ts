@@ -21,11 +21,12 @@ import {
   metricsOf,
   relativeDistance,
 } from "../train/_trainer_support.ts";
+import { FAMILY_FIXTURES } from "../support/fixture_models.ts";
 
 const TOL = 2e-5;
 const LOSSES: LossKind[] = ["exo-pref", "dpo-pref", "exo-rw", "dpo-rw"];
 
-for (const model of ["tiny-gpt2", "tiny-llama", "tiny-qwen3", "tiny-gemma3"]) {
+for (const model of FAMILY_FIXTURES) {
   Deno.test(`ort-training: one SGD step at lr 1 on ${model} is minus the golden gradient, each loss`, async () => {
     for (const loss of LOSSES) {
       const rw = loss.endsWith("-rw");
