@@ -132,7 +132,7 @@ function lastSlots(x: Value, n: number): Value {
   if (n === 0) return op.slice(x, [0], [0], [2]);
   const [b, kv, , d] = x.shape;
   const zeros = op.expand(x.graph.scalar(0), [b, kv, n, d]);
-  return op.slice(op.concat([zeros, x], 2), [-n], [2 ** 31 - 1], [2]);
+  return op.slice(op.concat([zeros, x], 2), [-n], [op.TO_END], [2]);
 }
 
 /** Drops the nodes and initializers that no graph output depends on (e.g. the full-sequence LM head). */

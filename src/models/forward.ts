@@ -87,7 +87,7 @@ export function buildForward(
   options: BuildOptions = {},
 ): ForwardOutputs {
   const out = buildHidden(g, model, inputs, lora, options);
-  const last = inputs.logitsPositions === "last" ? op.slice(out.hidden, [-1], [2 ** 31 - 1], [1]) : out.hidden;
+  const last = inputs.logitsPositions === "last" ? op.slice(out.hidden, [-1], [op.TO_END], [1]) : out.hidden;
   return { ...out, logits: lmHead(out.builder, last, out.head) };
 }
 

@@ -15,7 +15,7 @@ import { attr, type Attribute, type Dim, formatShape, type Graph, type Value } f
 import { broadcastShapes, fail, normAxis, sameDtype, sameGraph } from "./_op_checks.ts";
 
 /** Slice bounds at or above this mean "to the end of the axis" (ONNX clamps them to the dim). */
-const TO_END = 2 ** 31 - 1;
+export const TO_END: number = 2 ** 31 - 1;
 
 /** Runtime dim values already built, per graph (a dim's value is the same wherever it is read). */
 const DIM_VALUES = new WeakMap<Graph, Map<string, Value>>();

@@ -33,7 +33,6 @@ function visited(d: number, start: number, end: number, step: number): number[] 
 
 /** Gradient of Slice (w.r.t. data; starts/ends/axes/steps must be constants). */
 export const sliceGrad: GradRule = ({ node, graph: g, inputs, dys }) => {
-  const toEnd = 2 ** 31 - 1;
   const x = inputs[0]!;
   const dy = dys[0]!;
   const rank = x.shape.length;
@@ -66,7 +65,7 @@ export const sliceGrad: GradRule = ({ node, graph: g, inputs, dys }) => {
       );
     }
     const len = dy.shape[a];
-    before[a] = starts[i] < 0 && ends[i] >= toEnd
+    before[a] = starts[i] < 0 && ends[i] >= op.TO_END
       ? subDims(d, len)
       : starts[i] >= 0
       ? starts[i]
