@@ -104,18 +104,21 @@ export function reshape(x: Value, shape: readonly Dim[] | Value): Value {
     }
   }
   // Symbolic dims cannot be written into a constant shape: 0 (copy) where the input has the same
-  // dim at that axis, -1 for the inferred one, and else a runtime shape (see dimValue).
-  const constTarget: number[] = [];
-  let runtime = false;
-  out.forEach((d, i) => {
-    if (i === inferAt) constTarget.push(-1);
-    else if (typeof d === "number") constTarget.push(d);
-    else if (x.shape[i] === d) constTarget.push(0);
-    else runtime = true;
-  });
-  const t = runtime
-    ? concat(out.map((d, i) => (i === inferAt ? g.int64s([-1]) : x.shape[i] === d ? g.int64s([0]) : dimValue(g, d))), 0)
-    : g.int64s(constTarget);
+  // dim at that axis, -1 for the inferred one (or for the only other one: the element count fixes
+  // it; not next to a 0-sized dim), and else a runtime shape (see dimValue).
+  const open = out.map((d, i) => i !== inferAt && typeof d !== "number" && x.shape[i] !== d);
+  const free = inferAt < 0 && open.filter(Boolean).length === 1 && !out.includes(0) ? open.indexOf(true) : inferAt;
+  const t = open.some((o, i) => o && i !== free)
+    ? concat(
+      out.map((d, i) => (i === free
+        ? g.int64s([-1])
+        : open[i]
+        ? dimValue(g, d)
+        : g.int64s([x.shape[i] === d && typeof d !== "number" ? 0 : d as number]))
+      ),
+      0,
+    )
+    : g.int64s(out.map((d, i) => (i === free ? -1 : typeof d === "number" ? d : 0)));
   return g.addNode(op, [x, t], [{ dtype: x.dtype, shape: out }])[0];
 }
 
