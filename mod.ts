@@ -112,6 +112,8 @@ export { HubError, type HubOptions, isHubId } from "./src/hub/settings.ts";
 // Scaling out: the same run as a TRL script
 export { exportTrl, TRL_VERSION, type TrlExport, type TrlExportContext } from "./src/export/trl.ts";
 export { type Arch, ConfigError, type ModelConfig, parseModelConfig } from "./src/models/config.ts";
+export { MODEL_FAMILIES } from "./src/models/registry.ts";
+export type { ArchSpec, FamilyInputs, FamilyOutputs } from "./src/models/arch.ts";
 export {
   buildForward,
   buildHidden,

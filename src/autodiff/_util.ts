@@ -1,12 +1,13 @@
 /**
  * Helpers the gradient rules and the walker share: attribute and constant reading, zeros, and
- * reshapes/expands whose output shape is declared exactly (also for symbolic dims, where the op
- * builders would invent fresh dim names).
+ * reshapes/expands back to a value's exact shape (symbolic dims are expressions, so the op
+ * builders keep them; see src/onnx/dims.ts).
  *
  * @module
  */
 
 import { isFloat } from "../onnx/dtype.ts";
+import { mulDims } from "../onnx/dims.ts";
 import { type Dim, formatShape, GraphError, isStatic, type Node, type Shape, type Value } from "../onnx/graph.ts";
 import * as op from "../onnx/ops.ts";
 
@@ -75,18 +76,18 @@ export function shapeTensor(v: Value): Value {
   return isStatic(v.shape) ? v.graph.int64s(v.shape) : op.shapeOf(v);
 }
 
-/** `x` broadcast to the shape of `like` (declared as exactly `like.shape`). */
+/**
+ * `x` broadcast to the shape of `like` (exactly `like.shape`; symbolic dims are read from the
+ * graph's inputs, so `like` need not stay alive for its shape).
+ */
 export function expandTo(x: Value, like: Value | Shape): Value {
   const target: Shape = Array.isArray(like) ? like as Shape : (like as Value).shape;
   if (sameShape(x.shape, target)) return x;
-  const g = x.graph;
-  const s = Array.isArray(like) ? constantShape(x, target) : shapeTensor(like as Value);
-  return g.addNode("Expand", [x, s], [{ dtype: x.dtype, shape: target }])[0];
-}
-
-function constantShape(x: Value, target: Shape): Value {
-  if (!isStatic(target)) throw new GraphError(`Gradient: cannot build symbolic shape [${formatShape(target)}]`);
-  return x.graph.int64s(target);
+  const out = op.expand(x, target);
+  if (!sameShape(out.shape, target)) {
+    throw new GraphError(`Gradient: [${formatShape(x.shape)}] does not expand to [${formatShape(target)}]`);
+  }
+  return out;
 }
 
 /** Zeros shaped like `like` (an Expand of a scalar: no big constant is stored). */
@@ -95,18 +96,20 @@ export function zerosLike(like: Value): Value {
 }
 
 /**
- * `x` reshaped to the shape of `like` (same element count), declared as exactly `like.shape`. With
- * at most one symbolic dim the target is a constant (`-1` there), so the backward pass does not
- * keep `like` alive just to read its shape.
+ * `x` reshaped to the shape of `like` (same element count), exactly `like.shape`. With at most one
+ * symbolic dim the target is a constant (`-1` there), else its dims are read from the graph's
+ * inputs: the backward pass does not keep `like` alive just to read its shape.
  */
 export function reshapeTo(x: Value, like: Value): Value {
   if (sameShape(x.shape, like.shape)) return x;
   const symbolic = like.shape.filter((d) => typeof d !== "number").length;
   // -1 cannot be inferred next to a 0-sized dim.
-  const target = symbolic === 1 && !like.shape.includes(0)
-    ? x.graph.int64s(like.shape.map((d) => (typeof d === "number" ? d : -1)))
-    : shapeTensor(like);
-  return x.graph.addNode("Reshape", [x, target], [{ dtype: x.dtype, shape: like.shape }])[0];
+  const inferAt = symbolic === 1 && !like.shape.includes(0) ? like.shape.findIndex((d) => typeof d !== "number") : -1;
+  const out = op.reshape(x, like.shape.map((d, i) => (i === inferAt ? -1 : d)));
+  if (!sameShape(out.shape, like.shape)) {
+    throw new GraphError(`Gradient: [${formatShape(x.shape)}] does not reshape to [${formatShape(like.shape)}]`);
+  }
+  return out;
 }
 
 /** The reduction axes of a Reduce* node (opset 18: axes input, `noop_with_empty_axes`), normalized. */
@@ -135,12 +138,7 @@ export function countOver(x: Value, axes: readonly number[]): Value {
     return scalarLike(x, (dims as number[]).reduce((p, q) => p * q, 1));
   }
   // Shape values live on the CPU anyway; the int64 product and cast are a few scalar ops.
-  const g = x.graph;
-  const sizes = op.gather(op.shapeOf(x), g.int64s(axes), 0);
-  const prod = g.addNode("ReduceProd", [sizes, g.int64s([0])], [{ dtype: "int64", shape: [] }], {
-    keepdims: { type: "int", value: 0 },
-  })[0];
-  return op.cast(prod, x.dtype);
+  return op.cast(op.squeeze(op.dimValue(x.graph, mulDims(...dims)), [0]), x.dtype);
 }
 
 /**
@@ -163,19 +161,8 @@ export function sumTo(grad: Value, target: Shape): Value | null {
     if (t === 1) axes.push(i);
     else return null;
   }
-  const g = grad.graph;
   let out = grad;
-  if (axes.length > 0) {
-    const shape = grad.shape.map((d, i) => (axes.includes(i) ? 1 : d));
-    out = g.addNode("ReduceSum", [grad, g.int64s(axes)], [{ dtype: grad.dtype, shape }], {
-      keepdims: { type: "int", value: 1 },
-    })[0];
-  }
-  if (lead > 0) {
-    out = g.addNode("Squeeze", [out, g.int64s(Array.from({ length: lead }, (_, i) => i))], [{
-      dtype: grad.dtype,
-      shape: target,
-    }])[0];
-  }
+  if (axes.length > 0) out = op.reduceSum(grad, axes, true);
+  if (lead > 0) out = op.squeeze(out, Array.from({ length: lead }, (_, i) => i));
   return out;
 }

@@ -19,6 +19,7 @@ import { loraScaling } from "../lora/config.ts";
 import { mergeAdapter } from "../lora/merge.ts";
 import { loraTargets } from "../lora/targets.ts";
 import type { LoadedModel } from "../models/load.ts";
+import { familyOf, maxSequenceLength } from "../models/registry.ts";
 import type { BackendPreference } from "../runtime/backend.ts";
 import type { BackendName } from "../runtime/ort.ts";
 import { type Engine, engineFor, type OrtTensor } from "../runtime/session.ts";
@@ -276,13 +277,16 @@ export class Generator {
       throw new RangeError(`maxNewTokens must be a positive integer, got ${maxNew}`);
     }
     const longest = Math.max(...prompts.map((p) => p.length));
-    if (c.arch === "gpt2") {
-      if (longest >= c.maxPositions) {
+    const limit = maxSequenceLength(c);
+    if (Number.isFinite(limit)) {
+      if (longest >= limit) {
         throw new RangeError(
-          `The prompt has ${longest} tokens; this GPT-2 model has ${c.maxPositions} positions and needs room for at least one new token`,
+          `The prompt has ${longest} tokens; this ${
+            familyOf(c).name
+          } model has ${limit} positions and needs room for at least one new token`,
         );
       }
-      maxNew = Math.min(maxNew, c.maxPositions - longest);
+      maxNew = Math.min(maxNew, limit - longest);
     }
     const eos = new Set(options.eosTokenIds ?? model.generation.eosTokenIds);
     const padId = model.generation.padTokenId ?? [...eos][0] ?? 0;

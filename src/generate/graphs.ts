@@ -10,6 +10,12 @@
  *   `[rows, 1]`, `past_key_i` / `past_value_i` `[rows, kvHeads, past, headDim]` → the same outputs
  *   with the cache one longer.
  *
+ * A layer with a sliding window of W tokens (Gemma 3) keeps only what its next query can see: a
+ * cache of exactly `W - 1` slots (`[rows, kvHeads, W - 1, headDim]` in both graphs), the last keys
+ * and values, left-padded with masked zero slots while the sequence is shorter. Its memory stays
+ * fixed however long the generation runs; its mask is the tail of the attention mask (see
+ * forward.ts).
+ *
  * Only the last position reaches the LM head (the hidden state is picked before the vocabulary
  * projection), so a prompt of T tokens costs one `[H, V]` product, not T. With LoRA "slots" the
  * adapter matrices are graph inputs (`lora_A` `[r, in]`, `lora_B` `[out, r]` with a symbolic r, at
@@ -22,9 +28,11 @@ import { Graph, type Value } from "../onnx/graph.ts";
 import * as op from "../onnx/ops.ts";
 import type { LoraConfig } from "../lora/config.ts";
 import { loraTargets } from "../lora/targets.ts";
-import type { LoadedModel } from "../models/load.ts";
-import { buildHidden, type LoraAttachment } from "../models/forward.ts";
+import type { LoadedModel, LoraAttachment } from "../models/model.ts";
+import { buildHidden } from "../models/forward.ts";
 import type { HalfDtypes } from "../models/half_dtypes.ts";
+import { softcap } from "../models/layers.ts";
+import { familyOf } from "../models/registry.ts";
 
 /** Which of the two graphs. */
 export type GraphKind = "prefill" | "decode";
@@ -69,12 +77,14 @@ export function buildGenerationGraph(
   const mask = g.input("attention_mask", "int64", [batch, kind === "prefill" ? "seq" : "past+1"]);
   const positions = g.input("position_ids", "int64", [batch, seq]);
   const rowSource = kind === "prefill" ? g.input("row_source", "int64", ["rows"]) : null;
+  const windows = familyOf(c).attentionWindows(c);
   let past: { key: Value; value: Value }[] | undefined;
   if (kind === "decode") {
     past = [];
     for (let i = 0; i < c.numLayers; i++) {
       const n = cacheNames(i);
-      const shape = [batch, c.numKvHeads, "past", c.headDim];
+      const w = windows[i];
+      const shape = [batch, c.numKvHeads, w === null ? "past" : w - 1, c.headDim];
       past.push({ key: g.input(n.pastKey, "float32", shape), value: g.input(n.pastValue, "float32", shape) });
     }
   }
@@ -93,7 +103,12 @@ export function buildGenerationGraph(
   // Only the last position's logits: its hidden row times the head ([V, H] as stored, transB).
   const last = op.gather(out.hidden, g.scalar(-1, "int64"), 1); // [B, H]
   let logits = op.gemm(last, out.builder.weight32(out.head, null), null, { transB: true });
-  const presents = out.present;
+  if (c.logitSoftcap) logits = softcap(logits, c.logitSoftcap);
+  // A windowed layer's cache: its last W - 1 keys and values, after W - 1 zero slots (masked).
+  const presents = out.present.map((p, i) => {
+    const w = windows[i];
+    return w === null ? p : { key: lastSlots(p.key, w - 1), value: lastSlots(p.value, w - 1) };
+  });
   if (rowSource) {
     logits = op.gather(logits, rowSource, 0);
     for (const p of presents) {
@@ -110,6 +125,14 @@ export function buildGenerationGraph(
   });
   pruneGraph(g);
   return g;
+}
+
+/** The last `n` entries of axis 2 of `x` `[B, KV, S, D]`, zero-filled in front when S < n: `[B, KV, n, D]`. */
+function lastSlots(x: Value, n: number): Value {
+  if (n === 0) return op.slice(x, [0], [0], [2]);
+  const [b, kv, , d] = x.shape;
+  const zeros = op.expand(x.graph.scalar(0), [b, kv, n, d]);
+  return op.slice(op.concat([zeros, x], 2), [-n], [op.TO_END], [2]);
 }
 
 /** Drops the nodes and initializers that no graph output depends on (e.g. the full-sequence LM head). */

@@ -5,22 +5,11 @@
  * @module
  */
 
-import type { Arch, ModelConfig } from "../models/config.ts";
+import type { ModelConfig } from "../models/config_base.ts";
+import { familyOf } from "../models/registry.ts";
+import type { LoraConfig } from "./types.ts";
 
-/** LoRA settings of one adapter (PEFT's `LoraConfig`, the subset we implement). */
-export interface LoraConfig {
-  r: number;
-  alpha: number;
-  /** Module names or dotted suffixes, matched like PEFT: `name == t` or `name.endsWith("." + t)`. */
-  targetModules: string[];
-  useRslora: boolean;
-  /** PEFT's flag for Conv1D-style `[in, out]` base weights (GPT-2); the module type decides in the end. */
-  fanInFanOut: boolean;
-  dropout: number;
-  bias: "none";
-  baseModelNameOrPath: string | null;
-  taskType: "CAUSAL_LM";
-}
+export { type LoraConfig, loraScaling } from "./types.ts";
 
 /** The error of an unsupported or malformed adapter (config, tensors or directory). */
 export class AdapterError extends Error {
@@ -30,38 +19,30 @@ export class AdapterError extends Error {
   }
 }
 
-/** The factor on B·A: alpha / r, or alpha / sqrt(r) with rsLoRA. */
-export function loraScaling(c: LoraConfig): number {
-  return c.useRslora ? c.alpha / Math.sqrt(c.r) : c.alpha / c.r;
-}
-
-/** PEFT's usual targets per architecture: every attention and MLP projection. */
-export const DEFAULT_TARGETS: Readonly<Record<Arch, readonly string[]>> = {
-  gpt2: ["c_attn", "c_proj", "c_fc"],
-  llama: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-  qwen2: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-};
-
 /** Options of {@link createLoraConfig}; everything but `r` has a default. */
 export interface LoraOptions {
   r: number;
   /** Default: 2 × r. */
   alpha?: number;
-  /** Default: {@link DEFAULT_TARGETS} of the architecture. */
+  /** Default: the family's `defaultTargets` (every attention and MLP projection). */
   targetModules?: string[];
   useRslora?: boolean;
   dropout?: number;
   baseModelNameOrPath?: string | null;
 }
 
-/** A new adapter's config for a model; `fanInFanOut` follows the architecture (GPT-2 Conv1D). */
+/**
+ * A new adapter's config for a model; `fanInFanOut` is set, as PEFT does, when the family stores
+ * its projections `[in, out]` (GPT-2's Conv1D).
+ */
 export function createLoraConfig(model: ModelConfig, options: LoraOptions): LoraConfig {
+  const family = familyOf(model);
   const c: LoraConfig = {
     r: options.r,
     alpha: options.alpha ?? 2 * options.r,
-    targetModules: [...(options.targetModules ?? DEFAULT_TARGETS[model.arch])],
+    targetModules: [...(options.targetModules ?? family.defaultTargets)],
     useRslora: options.useRslora ?? false,
-    fanInFanOut: model.arch === "gpt2",
+    fanInFanOut: family.loraModules(model).some((m) => m.layout === "in_out"),
     dropout: options.dropout ?? 0,
     bias: "none",
     baseModelNameOrPath: options.baseModelNameOrPath ?? null,

@@ -9,8 +9,11 @@
  * @module
  */
 
-import type { ModelConfig } from "../models/config.ts";
-import { AdapterError, type LoraConfig } from "./config.ts";
+import type { ModelConfig } from "../models/config_base.ts";
+import { familyOf } from "../models/registry.ts";
+import type { LinearModule } from "../models/layers.ts";
+import { AdapterError } from "./config.ts";
+import type { LoraConfig } from "./types.ts";
 
 /** One adapted module. */
 export interface LoraTarget {
@@ -27,41 +30,9 @@ export interface LoraTarget {
   fanInFanOut: boolean;
 }
 
-interface Module {
-  module: string;
-  inFeatures: number;
-  outFeatures: number;
-  fanInFanOut: boolean;
-}
-
-/** Every module LoRA may adapt in a model, in layer order. */
-export function adaptableModules(config: ModelConfig): Module[] {
-  const out: Module[] = [];
-  const h = config.hiddenSize, inter = config.intermediateSize;
-  for (let i = 0; i < config.numLayers; i++) {
-    if (config.arch === "gpt2") {
-      const p = `transformer.h.${i}`;
-      out.push(
-        { module: `${p}.attn.c_attn`, inFeatures: h, outFeatures: 3 * h, fanInFanOut: true },
-        { module: `${p}.attn.c_proj`, inFeatures: h, outFeatures: h, fanInFanOut: true },
-        { module: `${p}.mlp.c_fc`, inFeatures: h, outFeatures: inter, fanInFanOut: true },
-        { module: `${p}.mlp.c_proj`, inFeatures: inter, outFeatures: h, fanInFanOut: true },
-      );
-    } else {
-      const p = `model.layers.${i}`;
-      const q = config.numHeads * config.headDim, kv = config.numKvHeads * config.headDim;
-      out.push(
-        { module: `${p}.self_attn.q_proj`, inFeatures: h, outFeatures: q, fanInFanOut: false },
-        { module: `${p}.self_attn.k_proj`, inFeatures: h, outFeatures: kv, fanInFanOut: false },
-        { module: `${p}.self_attn.v_proj`, inFeatures: h, outFeatures: kv, fanInFanOut: false },
-        { module: `${p}.self_attn.o_proj`, inFeatures: q, outFeatures: h, fanInFanOut: false },
-        { module: `${p}.mlp.gate_proj`, inFeatures: h, outFeatures: inter, fanInFanOut: false },
-        { module: `${p}.mlp.up_proj`, inFeatures: h, outFeatures: inter, fanInFanOut: false },
-        { module: `${p}.mlp.down_proj`, inFeatures: inter, outFeatures: h, fanInFanOut: false },
-      );
-    }
-  }
-  return out;
+/** Every module LoRA may adapt in a model, in layer order (the family's `loraModules`). */
+export function adaptableModules(config: ModelConfig): LinearModule[] {
+  return familyOf(config).loraModules(config);
 }
 
 /** PEFT's rule: the entry is the whole name or a dotted suffix of it. */
@@ -77,8 +48,8 @@ function matches(module: string, target: string): boolean {
 export function loraTargets(config: ModelConfig, lora: LoraConfig): LoraTarget[] {
   const modules = adaptableModules(config);
   for (const t of lora.targetModules) {
-    if (!modules.some((m) => matches(m.module, t))) {
-      const names = [...new Set(modules.map((m) => m.module.split(".").at(-1)!))];
+    if (!modules.some((m) => matches(m.name, t))) {
+      const names = [...new Set(modules.map((m) => m.name.split(".").at(-1)!))];
       throw new AdapterError(
         `target module ${JSON.stringify(t)} matches no module of this ${config.arch} model (valid names: ${
           names.join(", ")
@@ -86,13 +57,13 @@ export function loraTargets(config: ModelConfig, lora: LoraConfig): LoraTarget[]
       );
     }
   }
-  return modules.filter((m) => lora.targetModules.some((t) => matches(m.module, t))).map((m) => ({
-    module: m.module,
-    keyA: `base_model.model.${m.module}.lora_A.weight`,
-    keyB: `base_model.model.${m.module}.lora_B.weight`,
+  return modules.filter((m) => lora.targetModules.some((t) => matches(m.name, t))).map((m) => ({
+    module: m.name,
+    keyA: `base_model.model.${m.name}.lora_A.weight`,
+    keyB: `base_model.model.${m.name}.lora_B.weight`,
     inFeatures: m.inFeatures,
     outFeatures: m.outFeatures,
-    baseWeight: `${m.module}.weight`,
-    fanInFanOut: m.fanInFanOut,
+    baseWeight: `${m.name}.weight`,
+    fanInFanOut: m.layout === "in_out",
   }));
 }

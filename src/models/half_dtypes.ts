@@ -68,3 +68,26 @@ export function toHalfBits(src: Float32Array): Uint16Array {
   }
   return out;
 }
+
+/**
+ * `x` rounded to a float dtype (round to nearest even), as a JS number: what a constant becomes
+ * when transformers casts it to the weights' dtype (`tensor.to(weight.dtype)`).
+ */
+export function roundToDtype(x: number, dtype: string): number {
+  const f = new Float32Array([x]);
+  if (dtype === "float32") return f[0];
+  if (dtype === "bfloat16") {
+    const u = new Uint32Array(f.buffer);
+    const lsb = (u[0] >>> 16) & 1;
+    u[0] = ((u[0] + 0x7fff + lsb) >>> 16) << 16;
+    return f[0];
+  }
+  if (dtype === "float16") {
+    const h = toHalfBits(f)[0];
+    const sign = h & 0x8000 ? -1 : 1, e = (h >>> 10) & 0x1f, m = h & 0x3ff;
+    if (e === 0) return sign * m * 2 ** -24;
+    if (e === 0x1f) return m ? NaN : sign * Infinity;
+    return sign * (1 + m / 1024) * 2 ** (e - 15);
+  }
+  return x;
+}

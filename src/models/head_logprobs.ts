@@ -21,6 +21,11 @@
  * forward pass to the backward pass: for GPT-2 small on 4 × 128 tokens, 16 MB instead of 100 MB
  * each. Chunks run one after the other (each depends on the previous one, see `dependOn`).
  *
+ * With logit soft-capping (Gemma's `final_logit_softcapping` c), z = c · tanh(h Wᵀ / c) / τ, and
+ * each term of ∂/∂h gains the factor s' = 1 − tanh²(h Wᵀ / c) of its own logit:
+ *
+ *   ∂/∂h = d · s'_t W[t] / τ − Σ_c (d · softmax(z)_c ⊙ s'_c) W_c / τ
+ *
  * Sequence log-probs only need the positions whose target is a completion token: with a mask, the
  * rows are first gathered at the mask's nonzero positions (NonZero of a graph input, on the CPU),
  * so the head's work and temporaries shrink by the prompts' share of the tokens, and the results
@@ -72,11 +77,10 @@ export function buildHeadLogprobs(
   const inv = typeof tau === "number" ? 1 / tau : 1;
   /** x / τ, for a τ given as a graph value (a number goes into Gemm's alpha instead). */
   const byTau = (x: Value) => (typeof tau === "number" ? (tau === 1 ? x : op.mul(x, g.scalar(inv))) : op.div(x, tau));
+  const cap = mb.model.config.logitSoftcap ?? null;
   const { flat: hAll, restore } = flatten(hidden); // [M, H]
-  const M = hAll.shape[0];
-  /** `x` flattened to rows `[M, ...rest]`, with the hidden rows' dim name (so shapes line up). */
-  const rowsOf = (x: Value, rest: number[]) =>
-    g.addNode("Reshape", [x, g.int64s([-1, ...rest])], [{ dtype: x.dtype, shape: [M, ...rest] }])[0];
+  /** `x` flattened to rows `[M, ...rest]` (M = B·T, the hidden rows' dim). */
+  const rowsOf = (x: Value, rest: number[]) => op.reshape(x, [-1, ...rest]);
   const tAll = rowsOf(targets, []); // [M]
   // The rows the head is computed on: all M, or the selected P (int64 positions into M).
   const pos = positions;
@@ -93,20 +97,35 @@ export function buildHeadLogprobs(
     const part = bounds.length === 1 ? w : op.slice(w, [v0], [v1], [0]);
     return op.cast(part, "float32");
   };
-  /** h Wcᵀ / τ, plus C (a `[M, 1]` column) when given. */
-  const logits = (wc: Value, c: Value | null) => {
-    if (typeof tau === "number") return op.gemm(h2, wc, c, { transB: true, alpha: inv });
+  /**
+   * z = h Wcᵀ / τ (soft-capped: c · tanh(h Wcᵀ / c) / τ), plus C (a `[M, 1]` column) when given;
+   * with a cap also s' = 1 − tanh²(h Wcᵀ / c).
+   */
+  const logits = (wc: Value, c: Value | null): { z: Value; slope: Value | null } => {
+    if (cap !== null) {
+      const t = op.tanh(op.gemm(h2, wc, null, { transB: true, alpha: 1 / cap }));
+      const z = typeof tau === "number" ? op.mul(t, g.scalar(cap / tau)) : op.div(op.mul(t, g.scalar(cap)), tau);
+      return { z: c ? op.add(z, c) : z, slope: op.sub(g.scalar(1), op.mul(t, t)) };
+    }
+    if (typeof tau === "number") return { z: op.gemm(h2, wc, c, { transB: true, alpha: inv }), slope: null };
     const z = op.div(op.gemm(h2, wc, null, { transB: true }), tau);
-    return c ? op.add(z, c) : z;
+    return { z: c ? op.add(z, c) : z, slope: null };
   };
   /** The target rows W[t] as float32 `[M, H]` (read after `after`). */
   const targetRows = (after: Value) => op.cast(op.gather(op.dependOn(W, after), t1, 0), "float32");
 
-  const picked = byTau(op.reduceSum(op.mul(h2, targetRows(h2)), [1], false)); // [M]
+  const at = op.reduceSum(op.mul(h2, targetRows(h2)), [1], false); // h · W[t], [M]
+  let picked: Value, slopeT: Value | null = null;
+  if (cap === null) picked = byTau(at);
+  else {
+    const t = op.tanh(op.mul(at, g.scalar(1 / cap)));
+    picked = byTau(op.mul(t, g.scalar(cap)));
+    slopeT = op.unsqueeze(op.sub(g.scalar(1), op.mul(t, t)), [1]); // [M, 1]
+  }
   const maxes: Value[] = [], sums: Value[] = [];
   let after: Value = h2;
   for (const [v0, v1] of bounds) {
-    const z = logits(rows(v0, v1, after), null); // [M, Vc]
+    const { z } = logits(rows(v0, v1, after), null); // [M, Vc]
     const m = op.reduceMax(z, [1], true); // [M, 1]
     const s = op.reduceSum(op.exp(op.sub(z, m)), [1], true);
     maxes.push(m);
@@ -122,22 +141,22 @@ export function buildHeadLogprobs(
   }
   let lp = op.sub(picked, op.squeeze(lse, [1])); // [M] or [P]
   /** Zeros of `like`'s shape. */
-  const zeros = (like: Value) =>
-    g.addNode("Expand", [g.scalar(0), op.shapeOf(like)], [{ dtype: "float32", shape: like.shape }])[0];
+  const zeros = (like: Value) => op.expand(g.scalar(0), like.shape);
   if (pos) lp = op.scatterElements(zeros(tAll), pos, lp, 0); // back to [M], 0 off the selection
-  const out = g.addNode("Reshape", [lp, op.shapeOf(targets)], [{ dtype: "float32", shape: targets.shape }])[0];
+  const out = op.reshape(lp, targets.shape);
 
   setCustomGradient(out, {
     inputs: [hidden],
     vjp: (dy) => {
       const dAll = rowsOf(dy, [1]); // [M, 1]
       const d = pos ? op.gather(dAll, pos, 0) : dAll; // [M or P, 1]
-      let acc = byTau(op.mul(targetRows(d), d)); // d · W[t] / τ
+      let acc = byTau(op.mul(targetRows(d), slopeT ? op.mul(d, slopeT) : d)); // d · s'_t W[t] / τ
       const negLse = op.neg(lse);
       for (const [v0, v1] of bounds) {
         const wc = rows(v0, v1, acc);
-        const p = op.exp(logits(wc, negLse)); // softmax(z) over this chunk
-        const dz = op.mul(p, op.neg(d));
+        const { z, slope } = logits(wc, negLse);
+        const p = op.exp(z); // softmax(z) over this chunk
+        const dz = slope ? op.mul(op.mul(p, op.neg(d)), slope) : op.mul(p, op.neg(d));
         const dh = typeof tau === "number" ? op.gemm(dz, wc, null, { alpha: inv }) : op.div(op.gemm(dz, wc), tau);
         acc = op.add(acc, dh);
       }
@@ -164,9 +183,7 @@ export function buildHeadSequenceLogprobs(
   chunk = VOCAB_CHUNK,
 ): Value {
   // The head runs only where the mask is nonzero (the completion tokens): their flat positions.
-  const g = mb.g;
-  const nz =
-    g.addNode("NonZero", [op.reshape(mask, [-1])], [{ dtype: "int64", shape: [1, g.uniqueName("positions")] }])[0];
+  const nz = op.nonZero(op.reshape(mask, [-1]));
   const lp = buildHeadLogprobs(mb, hidden, head, targets, temperature, chunk, op.squeeze(nz, [0]));
   const m = mask.dtype === lp.dtype ? mask : op.cast(mask, lp.dtype);
   return op.reduceSum(op.mul(lp, m), [1]);

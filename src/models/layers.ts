@@ -1,7 +1,8 @@
 /**
- * The building blocks the GPT-2 and Llama graphs share: frozen weights as initializers in their
- * stored layout and type, linear layers with an optional LoRA branch, norms, activations and
- * multi-head attention with grouped KV heads.
+ * The building blocks every model family's graph is made of: frozen weights as initializers in
+ * their stored layout and type, linear layers with an optional LoRA branch, norms, activations and
+ * multi-head attention with grouped KV heads, optional q/k norms and an attention bias that
+ * carries the causal, padding and sliding-window masks.
  *
  * Weights are never transposed, fused or upcast in JS: an `nn.Linear` weight `[out, in]` is used
  * through Gemm's `transB` flag, a 16-bit weight through a Cast next to its use. In the "once" mode
@@ -17,17 +18,17 @@
  */
 
 import type { DType } from "../onnx/dtype.ts";
+import { mulDims } from "../onnx/dims.ts";
 import type { Dim, Graph, TensorData, Value } from "../onnx/graph.ts";
 import { GraphError } from "../onnx/graph.ts";
 import * as op from "../onnx/ops.ts";
 import { setCustomGradient, setRecompute } from "../autodiff/custom.ts";
 import { backward } from "../autodiff/backward.ts";
-import { loraScaling } from "../lora/config.ts";
-import { type LoadedModel, weightsReleased } from "./load.ts";
-import type { LoraAttachment } from "./forward.ts";
+import { loraScaling } from "../lora/types.ts";
+import { type LoadedModel, type LoraAttachment, weightsReleased } from "./model.ts";
 import { applyRope, type RopeTables } from "./rope.ts";
 import { tensorToFloat32 } from "./safetensors.ts";
-import { type HalfDtypes, KEEP_HALF, toHalfBits } from "./half_dtypes.ts";
+import { type HalfDtypes, KEEP_HALF, roundToDtype, toHalfBits } from "./half_dtypes.ts";
 
 /** How a model graph is built: how it holds its frozen weights, whether layers are recomputed. */
 export interface BuildOptions {
@@ -50,6 +51,27 @@ export interface BuildOptions {
 
 /** Layout of a 2-D weight: `nn.Linear` stores `[out, in]`, GPT-2's Conv1D `[in, out]`. */
 export type WeightLayout = "out_in" | "in_out";
+
+/** A linear layer as the checkpoint stores it: `${name}.weight` and, with `bias`, `${name}.bias`. */
+export interface LinearModule {
+  /** Full module name, e.g. `model.layers.0.self_attn.q_proj` (also its LoRA module name). */
+  name: string;
+  inFeatures: number;
+  outFeatures: number;
+  /** `nn.Linear`: `[out, in]`; GPT-2's Conv1D: `[in, out]` (PEFT's `fan_in_fan_out`). */
+  layout: WeightLayout;
+  bias: boolean;
+}
+
+/** The weights of a linear module with their shapes. */
+export function linearWeights(m: LinearModule): [string, number[]][] {
+  const w: [string, number[]][] = [[
+    `${m.name}.weight`,
+    m.layout === "out_in" ? [m.outFeatures, m.inFeatures] : [m.inFeatures, m.outFeatures],
+  ]];
+  if (m.bias) w.push([`${m.name}.bias`, [m.outFeatures]]);
+  return w;
+}
 
 /** Weights converted for one graph (WebGPU's 16-bit types), so a graph shares one converted copy. */
 const CONVERTED = new WeakMap<Graph, Map<string, TensorData>>();
@@ -165,17 +187,7 @@ export class ModelBuilder {
       vjp: (dy) => {
         const start = op.dependOn(h, dy);
         const map = new Map<string, string>([[h.name, start.name]]);
-        for (const n of nodes) {
-          const ins = n.inputs.map((x) => (x ? g.get(map.get(x) ?? x) : null));
-          const outs = g.addNode(
-            n.op,
-            ins,
-            n.outputs.map((o) => ({ dtype: g.get(o).dtype, shape: g.get(o).shape })),
-            n.attributes,
-            n.domain,
-          );
-          n.outputs.forEach((o, i) => map.set(o, outs[i].name));
-        }
+        g.replay(nodes, map);
         return backward(g.get(map.get(out.name)!), [start, ...params], { seed: dy });
       },
     });
@@ -188,13 +200,28 @@ export class ModelBuilder {
   }
 
   /**
-   * `x W + b` for a stored weight (`[out, in]` used as `x Wᵀ` through Gemm's transB, `[in, out]`
-   * through MatMul), plus the module's LoRA branch when present.
+   * An embedding lookup times `factor`, computed as transformers does in the weight's own dtype
+   * (Gemma's `embed_tokens(ids) * embed_scale.to(weight.dtype)`): the factor is rounded to the
+   * stored dtype, and so is the product wherever the graph holds the weight in that dtype (on
+   * WebGPU, which has no bfloat16, the product of a bfloat16 weight stays float32: within half a
+   * bfloat16 ulp of transformers').
    */
-  linear(x: Value, weight: string, bias: string | null, layout: WeightLayout, module?: string): Value {
-    const b = bias ? this.bias32(bias) : null;
+  embedScaled(name: string, ids: Value, factor: number): Value {
+    const stored = this.model.weights.get(name)?.dtype ?? "float32";
+    const w = this.weight(name);
+    const y = op.mul(op.cast(op.gather(w, ids, 0), "float32"), this.g.scalar(roundToDtype(factor, stored)));
+    return w.dtype === stored && stored !== "float32" ? op.cast(op.cast(y, stored), "float32") : y;
+  }
+
+  /**
+   * `x W + b` for a stored module (`[out, in]` used as `x Wᵀ` through Gemm's transB, `[in, out]`
+   * through MatMul), plus the module's LoRA branch when the attached adapter has one.
+   */
+  linear(x: Value, m: LinearModule): Value {
+    const weight = `${m.name}.weight`;
+    const b = m.bias ? this.bias32(`${m.name}.bias`) : null;
     let y: Value;
-    if (layout === "in_out") {
+    if (m.layout === "in_out") {
       y = op.matmul(x, this.weight32(weight, x));
       if (b) y = op.add(y, b);
     } else {
@@ -202,11 +229,8 @@ export class ModelBuilder {
       const w = this.weight32(weight, flat);
       y = restore(op.gemm(flat, w, b, { transB: true }), w.shape[0] as number);
     }
-    if (module) {
-      const d = this.loraDelta(x, module);
-      if (d) y = op.add(y, d);
-    }
-    return y;
+    const d = this.loraDelta(x, m.name);
+    return d ? op.add(y, d) : y;
   }
 
   /** A bias or norm weight as float32 (small: a plain cast, which ORT may fold). */
@@ -244,7 +268,7 @@ export class ModelBuilder {
     const unused = [...this.lora.params.keys()].filter((k) => !this.#used.has(k));
     if (unused.length > 0) {
       throw new GraphError(
-        `${unused.length} LoRA parameter(s) match no module of this ${this.model.arch} model: ${
+        `${unused.length} LoRA parameter(s) match no module of this ${this.model.config.arch} model: ${
           unused.slice(0, 4).join(", ")
         }`,
       );
@@ -254,33 +278,18 @@ export class ModelBuilder {
 
 /**
  * `x [..., in]` as `[rows, in]` for a Gemm, and the way back: `restore(y, out)` reshapes `[rows, out]`
- * to `[..., out]` (the leading shape read from `x` at run time when it is symbolic).
+ * to `[..., out]` (rows is the leading dims multiplied out, so the way back is exact).
  */
 export function flatten(x: Value): { flat: Value; restore: (y: Value, out: number) => Value } {
   const r = x.shape.length;
   const inF = x.shape[r - 1];
   if (r === 2) return { flat: x, restore: (y) => y };
   if (typeof inF !== "number") throw new GraphError(`flatten: the last dim of ${x.name} must be static`);
-  const g = x.graph;
-  const flat = op.reshape(x, [-1, inF]);
   const lead = x.shape.slice(0, -1);
-  const restore = (y: Value, out: number) => {
-    const symbolic = lead.filter((d) => typeof d !== "number").length;
-    const target = symbolic <= 1 && !lead.includes(0)
-      ? g.int64s([...lead.map((d) => (typeof d === "number" ? d : -1)), out])
-      : op.concat([op.shapeOf(x, 0, r - 1), g.int64s([out])], 0);
-    return g.addNode("Reshape", [y, target], [{ dtype: y.dtype, shape: [...lead, out] }])[0];
-  };
-  return { flat, restore };
+  return { flat: op.reshape(x, [-1, inF]), restore: (y, out) => op.reshape(y, [...lead, out]) };
 }
 
-/** Adds the module's LoRA branch (computed from `x`) to `y`, if any. */
-export function withLora(mb: ModelBuilder, y: Value, x: Value, module: string): Value {
-  const d = mb.loraDelta(x, module);
-  return d ? op.add(y, d) : y;
-}
-
-/** RMSNorm as Llama: `w · x / sqrt(mean(x²) + eps)`. */
+/** RMSNorm as Llama: `w · x / sqrt(mean(x²) + eps)` (Gemma's `(1 + w)` form: pass `1 + w`). */
 export function rmsNorm(x: Value, w: Value, eps: number): Value {
   const g = x.graph;
   const variance = op.reduceMean(op.mul(x, x), [-1], true);
@@ -308,22 +317,17 @@ export function activation(x: Value, kind: "gelu_new" | "gelu" | "silu" | "relu"
   }
 }
 
-/** Reshape to a constant target (0 = copy, -1 = infer) whose result shape the caller states. */
-export function reshapeTo(x: Value, target: readonly number[], shape: readonly Dim[]): Value {
+/** Logit soft-capping: `cap · tanh(x / cap)` (Gemma's `final_logit_softcapping`). */
+export function softcap(x: Value, cap: number): Value {
   const g = x.graph;
-  return g.addNode("Reshape", [x, g.int64s(target)], [{ dtype: x.dtype, shape }])[0];
+  return op.mul(op.tanh(op.mul(x, g.scalar(1 / cap))), g.scalar(cap));
 }
 
-/** Concat along an axis whose result shape the caller states (symbolic sums get the given name). */
-export function concatTo(xs: readonly Value[], axis: number, shape: readonly Dim[]): Value {
-  const g = xs[0].graph;
-  return g.addNode("Concat", xs, [{ dtype: xs[0].dtype, shape }], { axis: { type: "int", value: axis } })[0];
-}
-
-/** The symbolic and static sizes attention works with. */
+/** The symbolic and static sizes of one layer's attention. */
 export interface AttentionDims {
   batch: Dim;
   seq: Dim;
+  /** Keys and values kept from earlier tokens (the whole past, or a sliding window of it). */
   past: Dim;
   /** past + seq */
   total: Dim;
@@ -332,11 +336,18 @@ export interface AttentionDims {
   headDim: number;
 }
 
-/** Name of `rep · seq` (query rows per KV head in the grouped layout). */
+/** What one layer's attention reads besides q, k and v (built by `buildHidden`). */
+export interface LayerAttention {
+  /** Additive bias `[B or 1, 1, rep · T, past + T]` of 0 and -1e9: causal, padding, window. */
+  bias: Value;
+  dims: AttentionDims;
+  /** Keys (after RoPE) and values of earlier tokens, `[B, kvHeads, past, headDim]`. */
+  past?: { key: Value; value: Value };
+}
+
+/** `rep · seq`: query rows per KV head in the grouped layout. */
 export function groupedRows(d: AttentionDims): Dim {
-  const rep = d.heads / d.kvHeads;
-  if (rep === 1) return d.seq;
-  return typeof d.seq === "number" ? rep * d.seq : `${rep}*${d.seq}`;
+  return mulDims(d.heads / d.kvHeads, d.seq);
 }
 
 /** Outputs of {@link attention}. */
@@ -348,54 +359,59 @@ export interface AttentionResult {
   value: Value;
 }
 
+/** Options of {@link attention}. */
+export interface AttentionOptions {
+  /** RoPE tables, or null for none (GPT-2's learned positions). */
+  rope: RopeTables | null;
+  /** Factor on the scores; default `1 / sqrt(headDim)`. */
+  scale?: number;
+  /** Per-head norms of queries and keys before RoPE (`[B, T, heads, headDim]` in and out). */
+  qNorm?: (x: Value) => Value;
+  kNorm?: (x: Value) => Value;
+}
+
 /**
- * Scaled dot-product attention with an additive bias (causal + padding).
+ * Scaled dot-product attention with an additive bias (causal + padding + window).
+ *
+ *   scores = scale · (q Kᵀ) + bias,   out = softmax(scores) V
  *
  * With grouped KV heads (`heads = rep · kvHeads`) the queries of the `rep` heads that share a KV
  * head are stacked along the rows (`[B, kvHeads, rep · T, d]`), so no KV head is ever copied and
- * every MatMul has equal batch dims. `bias` is `[B or 1, 1, rep · T, past + T]` (see
- * `attentionBias`).
+ * every MatMul has equal batch dims.
  */
-export function attention(
-  q: Value,
-  k: Value,
-  v: Value,
-  dims: AttentionDims,
-  bias: Value,
-  rope: RopeTables | null,
-  past: { key: Value; value: Value } | undefined,
-): AttentionResult {
+export function attention(q: Value, k: Value, v: Value, at: LayerAttention, o: AttentionOptions): AttentionResult {
   const g = q.graph;
-  const { batch: B, seq: T, total: S, heads: H, kvHeads: KV, headDim: D } = dims;
+  const { heads: H, kvHeads: KV, headDim: D } = at.dims;
   const rep = H / KV;
-  let q4 = reshapeTo(q, [0, 0, H, D], [B, T, H, D]);
-  let k4 = reshapeTo(k, [0, 0, KV, D], [B, T, KV, D]);
-  const v4 = reshapeTo(v, [0, 0, KV, D], [B, T, KV, D]);
-  if (rope) {
-    q4 = applyRope(q4, rope);
-    k4 = applyRope(k4, rope);
+  let q4 = op.reshape(q, [0, 0, H, D]); // [B, T, H, D]
+  let k4 = op.reshape(k, [0, 0, KV, D]);
+  const v4 = op.reshape(v, [0, 0, KV, D]);
+  if (o.qNorm) q4 = o.qNorm(q4);
+  if (o.kNorm) k4 = o.kNorm(k4);
+  if (o.rope) {
+    q4 = applyRope(q4, o.rope);
+    k4 = applyRope(k4, o.rope);
   }
-  q4 = op.mul(q4, g.scalar(1 / Math.sqrt(D)));
+  q4 = op.mul(q4, g.scalar(o.scale ?? 1 / Math.sqrt(D)));
   let key = op.transpose(k4, [0, 2, 1, 3]); // [B, KV, T, D]
   let value = op.transpose(v4, [0, 2, 1, 3]);
-  if (past) {
-    key = concatTo([past.key, key], 2, [B, KV, S, D]);
-    value = concatTo([past.value, value], 2, [B, KV, S, D]);
+  if (at.past) {
+    key = op.concat([at.past.key, key], 2); // [B, KV, past + T, D]
+    value = op.concat([at.past.value, value], 2);
   }
-  const rows = groupedRows(dims);
   let qg: Value;
   if (rep === 1) qg = op.transpose(q4, [0, 2, 1, 3]); // [B, H, T, D]
   else {
-    const q5 = reshapeTo(q4, [0, 0, KV, rep, D], [B, T, KV, rep, D]);
-    qg = reshapeTo(op.transpose(q5, [0, 2, 3, 1, 4]), [0, KV, -1, D], [B, KV, rows, D]);
+    const q5 = op.reshape(q4, [0, 0, KV, rep, D]);
+    qg = op.reshape(op.transpose(q5, [0, 2, 3, 1, 4]), [0, KV, -1, D]); // [B, KV, rep·T, D]
   }
-  const scores = op.add(op.matmul(qg, op.transpose(key, [0, 1, 3, 2])), bias); // [B, KV, rows, S]
+  const scores = op.add(op.matmul(qg, op.transpose(key, [0, 1, 3, 2])), at.bias); // [B, KV, rows, S]
   const ctx = op.matmul(op.softmax(scores, -1), value); // [B, KV, rows, D]
   let out: Value;
   if (rep === 1) out = op.transpose(ctx, [0, 2, 1, 3]);
   else {
-    const c5 = reshapeTo(ctx, [0, KV, rep, -1, D], [B, KV, rep, T, D]);
+    const c5 = op.reshape(ctx, [0, KV, rep, -1, D]);
     out = op.transpose(c5, [0, 3, 1, 2, 4]); // [B, T, KV, rep, D]
   }
-  return { out: reshapeTo(out, [0, 0, H * D], [B, T, H * D]), key, value };
+  return { out: op.reshape(out, [0, 0, H * D]), key, value };
 }

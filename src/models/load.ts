@@ -6,8 +6,9 @@
  * Weights keep their Hugging Face names and their stored type: F32 stays float32, F16 and BF16 stay
  * 16-bit (graphs cast them to float32 where they are used), as views into the file's bytes, which
  * graphs hand to ORT as external data without copying them. `{ dtype: "float32" }` upcasts instead.
- * GPT-2 checkpoints saved without the `transformer.` prefix (the original OpenAI upload) are renamed,
- * and non-weight buffers (`attn.bias`, `attn.masked_bias`, `rotary_emb.inv_freq`) are dropped.
+ * The family's spec (registry.ts) says which weights a checkpoint holds: some families rename
+ * tensors (GPT-2's original upload has no `transformer.` prefix) or drop saved buffers that are
+ * not weights (`attn.bias`, `rotary_emb.inv_freq`).
  * With tied embeddings `lm_head.weight` is the embedding matrix (the same array, not a copy).
  *
  * @module
@@ -17,39 +18,19 @@ import { resolveModelSource } from "../hub/source.ts";
 import type { HubOptions } from "../hub/settings.ts";
 import { type FileSource, joinPath, localFiles } from "../io/files.ts";
 import type { TensorData } from "../onnx/graph.ts";
-import { type Arch, type ModelConfig, parseModelConfig } from "./config.ts";
+import type { ModelConfig } from "./config_base.ts";
+import type { GenerationDefaults, LoadedModel } from "./model.ts";
+import { familyOf, parseModelConfig } from "./registry.ts";
 import { loadSafetensorsDir, toStoredTensorData, toTensorData } from "./safetensors.ts";
 import { loadTokenizer, type Tokenizer, TokenizerError } from "./tokenizer.ts";
 
-/** Generation defaults of the checkpoint (`generation_config.json`, else `config.json`). */
-export interface GenerationDefaults {
-  /** Every id that ends a sequence (Llama 3 lists several). */
-  eosTokenIds: number[];
-  bosTokenId: number | null;
-  padTokenId: number | null;
-  doSample?: boolean;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  maxNewTokens?: number;
-  repetitionPenalty?: number;
-}
-
-/** A model ready to be turned into graphs. */
-export interface LoadedModel {
-  dir: string;
-  arch: Arch;
-  config: ModelConfig;
-  /**
-   * Weights by Hugging Face name, `lm_head.weight` included (tied or not): float32, or float16 /
-   * bfloat16 as stored in the checkpoint (raw 16-bit patterns; `tensorToFloat32` converts).
-   */
-  weights: Map<string, TensorData>;
-  tokenizer: Tokenizer;
-  generation: GenerationDefaults;
-  /** Set when the model was named by a Hub id: the repo, the revision asked for and its commit. */
-  hub?: { repo: string; revision: string; commit: string };
-}
+export {
+  type GenerationDefaults,
+  type LoadedModel,
+  type LoraAttachment,
+  releaseWeights,
+  weightsReleased,
+} from "./model.ts";
 
 /** Options of {@link loadModel}. */
 export interface LoadOptions {
@@ -70,72 +51,9 @@ export class ModelLoadError extends Error {
   }
 }
 
-/** Every weight an architecture needs, with its shape (lm_head included). */
+/** Every weight a config's family needs, with its shape (`lm_head.weight` included). */
 export function expectedWeights(c: ModelConfig): Map<string, number[]> {
-  const w = new Map<string, number[]>();
-  const h = c.hiddenSize, v = c.vocabSize, inter = c.intermediateSize;
-  if (c.arch === "gpt2") {
-    w.set("transformer.wte.weight", [v, h]);
-    w.set("transformer.wpe.weight", [c.maxPositions, h]);
-    for (let i = 0; i < c.numLayers; i++) {
-      const p = `transformer.h.${i}`;
-      for (const ln of ["ln_1", "ln_2"]) {
-        w.set(`${p}.${ln}.weight`, [h]);
-        w.set(`${p}.${ln}.bias`, [h]);
-      }
-      // Conv1D stores [in, out].
-      w.set(`${p}.attn.c_attn.weight`, [h, 3 * h]);
-      w.set(`${p}.attn.c_attn.bias`, [3 * h]);
-      w.set(`${p}.attn.c_proj.weight`, [h, h]);
-      w.set(`${p}.attn.c_proj.bias`, [h]);
-      w.set(`${p}.mlp.c_fc.weight`, [h, inter]);
-      w.set(`${p}.mlp.c_fc.bias`, [inter]);
-      w.set(`${p}.mlp.c_proj.weight`, [inter, h]);
-      w.set(`${p}.mlp.c_proj.bias`, [h]);
-    }
-    w.set("transformer.ln_f.weight", [h]);
-    w.set("transformer.ln_f.bias", [h]);
-  } else {
-    const q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim;
-    w.set("model.embed_tokens.weight", [v, h]);
-    for (let i = 0; i < c.numLayers; i++) {
-      const p = `model.layers.${i}`;
-      w.set(`${p}.input_layernorm.weight`, [h]);
-      w.set(`${p}.post_attention_layernorm.weight`, [h]);
-      // nn.Linear stores [out, in].
-      w.set(`${p}.self_attn.q_proj.weight`, [q, h]);
-      w.set(`${p}.self_attn.k_proj.weight`, [kv, h]);
-      w.set(`${p}.self_attn.v_proj.weight`, [kv, h]);
-      w.set(`${p}.self_attn.o_proj.weight`, [h, q]);
-      if (c.qkvBias) {
-        w.set(`${p}.self_attn.q_proj.bias`, [q]);
-        w.set(`${p}.self_attn.k_proj.bias`, [kv]);
-        w.set(`${p}.self_attn.v_proj.bias`, [kv]);
-      }
-      if (c.oBias) w.set(`${p}.self_attn.o_proj.bias`, [h]);
-      w.set(`${p}.mlp.gate_proj.weight`, [inter, h]);
-      w.set(`${p}.mlp.up_proj.weight`, [inter, h]);
-      w.set(`${p}.mlp.down_proj.weight`, [h, inter]);
-      if (c.mlpBias) {
-        w.set(`${p}.mlp.gate_proj.bias`, [inter]);
-        w.set(`${p}.mlp.up_proj.bias`, [inter]);
-        w.set(`${p}.mlp.down_proj.bias`, [h]);
-      }
-    }
-    w.set("model.norm.weight", [h]);
-  }
-  w.set("lm_head.weight", [v, h]);
-  return w;
-}
-
-/** The embedding matrix's name (what `lm_head` is tied to). */
-export function embeddingName(arch: Arch): string {
-  return arch === "gpt2" ? "transformer.wte.weight" : "model.embed_tokens.weight";
-}
-
-/** Buffers that some checkpoints save but that are not weights. */
-function isBuffer(name: string): boolean {
-  return /\.attn\.(bias|masked_bias)$/.test(name) || name.endsWith("rotary_emb.inv_freq");
+  return familyOf(c).weights(c);
 }
 
 function readJsonFile(text: string, path: string): Record<string, unknown> {
@@ -241,21 +159,17 @@ async function loadModelDir(dir: string, files: FileSource, keep: boolean): Prom
     throw new ModelLoadError(`${configPath} not found: is ${dir} a Hugging Face model directory?`);
   }
   const config = parseModelConfig(readJsonFile(await files.readText(configPath), configPath), configPath);
-  if (config.partialRotaryFactor !== undefined) {
-    throw new ModelLoadError(
-      `${configPath}: partial_rotary_factor ${config.partialRotaryFactor} is not supported by the ${config.arch} graph`,
-    );
-  }
+  const family = familyOf(config);
   const raw = await loadSafetensorsDir(dir, files);
   const source = (await files.exists(joinPath(dir, "model.safetensors")))
     ? joinPath(dir, "model.safetensors")
     : joinPath(dir, "model.safetensors.index.json");
 
   const weights = new Map<string, TensorData>();
-  const unprefixedGpt2 = config.arch === "gpt2" && !raw.has("transformer.wte.weight") && raw.has("wte.weight");
+  const rename = family.renameWeights?.(new Set(raw.keys())) ?? ((n: string) => n);
   for (const [rawName, t] of raw) {
-    if (isBuffer(rawName)) continue;
-    const name = unprefixedGpt2 && rawName !== "lm_head.weight" ? `transformer.${rawName}` : rawName;
+    if (family.buffers?.test(rawName)) continue;
+    const name = rename(rawName);
     let data: TensorData;
     try {
       data = keep ? toStoredTensorData(t, name) : toTensorData(t, name);
@@ -265,9 +179,10 @@ async function loadModelDir(dir: string, files: FileSource, keep: boolean): Prom
     weights.set(name, data);
   }
 
-  const expected = expectedWeights(config);
-  const embed = embeddingName(config.arch);
-  if (config.tieWordEmbeddings && weights.has(embed)) weights.set("lm_head.weight", weights.get(embed)!);
+  const expected = family.weights(config);
+  if (config.tieWordEmbeddings && weights.has(family.embedding)) {
+    weights.set("lm_head.weight", weights.get(family.embedding)!);
+  }
   const missing = [...expected.keys()].filter((k) => !weights.has(k));
   if (missing.length > 0) {
     const hint = missing.includes("lm_head.weight") && !config.tieWordEmbeddings
@@ -316,24 +231,6 @@ async function loadModelDir(dir: string, files: FileSource, keep: boolean): Prom
     }
   }
   return { dir, arch: config.arch, config, weights, tokenizer, generation };
-}
-
-/** Weight maps whose JS copy was released (see {@link releaseWeights}). */
-const RELEASED = new WeakSet<Map<string, TensorData>>();
-
-/**
- * Drops the JS copy of a model's weights (the file bytes), for a caller that owns the model and
- * has created every session it needs: ORT holds its own copy, so keeping this one would hold the
- * weights twice. Graphs can no longer be built from the model afterwards.
- */
-export function releaseWeights(model: LoadedModel): void {
-  model.weights.clear();
-  RELEASED.add(model.weights);
-}
-
-/** True when {@link releaseWeights} emptied this weight map. */
-export function weightsReleased(weights: Map<string, TensorData>): boolean {
-  return RELEASED.has(weights);
 }
 
 function listSome(keys: string[]): string {

@@ -1,5 +1,6 @@
 /**
- * Rotary position embeddings (RoPE) as Llama, Qwen2 and their scaled variants define them.
+ * Rotary position embeddings (RoPE) as Llama, Qwen2/3, Gemma 3 and their scaled variants define
+ * them (one set of tables per base: Gemma 3's sliding and full layers have their own).
  *
  * The inverse frequencies are computed in JS with float32 rounding at the same steps as
  * transformers (`1 / theta^(2i/d)` in float32, then the scaling rule), the angles and their
@@ -15,20 +16,20 @@
  * @module
  */
 
-import type { Dim, Graph, Value } from "../onnx/graph.ts";
+import type { Graph, Value } from "../onnx/graph.ts";
 import * as op from "../onnx/ops.ts";
-import type { ModelConfig } from "./config.ts";
+import type { RopeSpec } from "./config_base.ts";
 
 const f32 = Math.fround;
 
-/** The `headDim / 2` inverse frequencies of a config, float32-rounded as transformers computes them. */
-export function ropeInvFreq(config: Pick<ModelConfig, "headDim" | "ropeTheta" | "ropeScaling">): Float32Array {
-  const d = config.headDim;
+/** The `headDim / 2` inverse frequencies of a rotary embedding, float32-rounded as transformers computes them. */
+export function ropeInvFreq(headDim: number, rope: RopeSpec): Float32Array {
+  const d = headDim;
   if (d % 2 !== 0) throw new RangeError(`RoPE needs an even head_dim, got ${d}`);
   const half = d / 2;
   const base = new Float64Array(half);
-  for (let i = 0; i < half; i++) base[i] = f32(1 / f32(Math.pow(config.ropeTheta, f32((2 * i) / d))));
-  const s = config.ropeScaling;
+  for (let i = 0; i < half; i++) base[i] = f32(1 / f32(Math.pow(rope.theta, f32((2 * i) / d))));
+  const s = rope.scaling;
   const out = new Float32Array(half);
   for (let i = 0; i < half; i++) {
     const inv = base[i];
@@ -62,20 +63,16 @@ export interface RopeTables {
  * Builds cos/sin for int64 positions `[b, T]` (b is the batch or 1).
  * Angles are `position * inv_freq` in float32, duplicated over both halves of the head.
  */
-export function ropeTables(g: Graph, positions: Value, config: ModelConfig): RopeTables {
-  const inv = ropeInvFreq(config);
-  const d = config.headDim;
+export function ropeTables(g: Graph, positions: Value, headDim: number, rope: RopeSpec): RopeTables {
+  const inv = ropeInvFreq(headDim, rope);
+  const d = headDim;
   const both = new Float32Array(d);
   both.set(inv, 0);
   both.set(inv, d / 2);
-  const [b, t] = positions.shape;
   const pos = op.unsqueeze(op.cast(positions, "float32"), [-1]); // [b, T, 1]
   const angles = op.mul(pos, g.constant(both, [d])); // [b, T, d]
-  const shape: Dim[] = [b, t, d];
-  const cos = g.addNode("Cos", [angles], [{ dtype: "float32", shape }])[0];
-  const sin = g.addNode("Sin", [angles], [{ dtype: "float32", shape }])[0];
   const rotate = g.constant(rotateHalfMatrix(d), [d, d]);
-  return { cos: op.unsqueeze(cos, [2]), sin: op.unsqueeze(sin, [2]), rotate };
+  return { cos: op.unsqueeze(op.cos(angles), [2]), sin: op.unsqueeze(op.sin(angles), [2]), rotate };
 }
 
 /** The `[d, d]` matrix R with `x @ R = rotate_half(x) = cat(-x[d/2:], x[:d/2])`. */

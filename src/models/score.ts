@@ -18,8 +18,9 @@ import type { BackendPreference } from "../runtime/backend.ts";
 import type { BackendName } from "../runtime/ort.ts";
 import { type Engine, engineFor, type GraphSession } from "../runtime/session.ts";
 import { type LoraAdapter, validateAdapter } from "../lora/adapter.ts";
-import type { LoadedModel } from "./load.ts";
-import { buildHidden, type LoraAttachment } from "./forward.ts";
+import type { LoadedModel, LoraAttachment } from "./model.ts";
+import { buildHidden } from "./forward.ts";
+import { maxSequenceLength } from "./registry.ts";
 import { buildHeadSequenceLogprobs } from "./head_logprobs.ts";
 import { halfDtypesFor } from "./half_dtypes.ts";
 import type { BuildOptions } from "./layers.ts";
@@ -137,6 +138,7 @@ export class Scorer {
     const batchSize = options.batchSize ?? 8;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer`);
     const c = this.model.config;
+    const limit = maxSequenceLength(c);
     seqs.forEach((s, i) => {
       if (s.promptIds.length === 0) {
         throw new RangeError(`sequence ${i}: the prompt is empty; the first completion token needs a token before it`);
@@ -147,9 +149,7 @@ export class Scorer {
         }
       }
       const len = s.promptIds.length + s.completionIds.length;
-      if (c.arch === "gpt2" && len > c.maxPositions) {
-        throw new RangeError(`sequence ${i}: ${len} tokens exceed the model's ${c.maxPositions} positions`);
-      }
+      if (len > limit) throw new RangeError(`sequence ${i}: ${len} tokens exceed the model's ${limit} positions`);
     });
     const order = seqs.map((_, i) => i).sort((a, b) => lengthOf(seqs[b]) - lengthOf(seqs[a]));
     const out = new Array<number>(seqs.length).fill(0);
@@ -161,7 +161,7 @@ export class Scorer {
       const rows = gpu ? Math.min(batchSize, order.length) : idx.length;
       const maxLen = Math.max(...idx.map((i) => lengthOf(seqs[i])));
       let T = gpu ? Math.ceil(maxLen / 8) * 8 : maxLen;
-      if (c.arch === "gpt2") T = Math.min(T, c.maxPositions);
+      T = Math.min(T, limit);
       const { ids, attentionMask: attn, targets, completionMask: mask } = packSequences(idx.map((i) => seqs[i]), {
         padId: pad,
         length: T,

@@ -2,16 +2,20 @@
  * A small typed IR for ONNX graphs: values with element type and shape known at build time,
  * nodes of standard ONNX ops, initializers, inputs and outputs.
  *
- * Shapes are static numbers or symbolic names (`"batch"`); op builders in `ops.ts` infer and check
- * them so that a mistake fails while the graph is built, naming the op, rather than inside ORT.
+ * Shapes are static numbers or symbolic expressions (`"batch"`, `"batch*seq"`, `"past+1"`; see
+ * `dims.ts`), stored in canonical form so that equal sizes compare equal. Op builders in `ops.ts`
+ * infer and check them so that a mistake fails while the graph is built, naming the op, rather
+ * than inside ORT. The graph remembers, for every symbol, a value that carries it (the first one
+ * registered with that dim, usually a graph input), so a builder can compute any dim expression
+ * at run time (`ops.dimValue`).
  *
  * @module
  */
 
 import { type AnyTypedArray, type DType, dtypeOfArray } from "./dtype.ts";
+import { canonicalDim, type Dim, linearDim } from "./dims.ts";
 
-/** One dimension: a fixed size or a symbolic name bound at run time. */
-export type Dim = number | string;
+export type { Dim } from "./dims.ts";
 
 /** A shape: one `Dim` per axis. */
 export type Shape = readonly Dim[];
@@ -112,6 +116,8 @@ export class Graph {
   readonly sequences: Set<string> = new Set();
   #counter = 0;
   #constantCache = new Map<string, Value>();
+  /** Symbol -> a value carrying it: `shape(value)[axis] = symbol + offset`. */
+  #dimSources = new Map<string, { value: Value; axis: number; offset: number }>();
 
   constructor(name = "graph") {
     this.name = name;
@@ -135,9 +141,34 @@ export class Graph {
         throw new GraphError(`Invalid dimension ${d} in shape [${formatShape(shape)}] of ${name}`);
       }
     }
-    const value: Value = { graph: this, name, dtype, shape: [...shape] };
+    const canonical = shape.map(canonicalDim);
+    for (const d of canonical) {
+      if (typeof d === "number" && d < 0) {
+        throw new GraphError(`Invalid dimension ${d} in shape [${formatShape(shape)}] of ${name}`);
+      }
+    }
+    const value: Value = { graph: this, name, dtype, shape: canonical };
     this.values.set(name, value);
+    canonical.forEach((d, axis) => {
+      const lin = typeof d === "string" ? linearDim(d) : null;
+      if (lin && !this.#dimSources.has(lin.symbol)) {
+        this.#dimSources.set(lin.symbol, { value, axis, offset: lin.offset });
+      }
+    });
     return value;
+  }
+
+  /**
+   * A new symbol for a size known only at run time (the count of NonZero, a quotient that is no
+   * polynomial): its first value becomes its source.
+   */
+  freshDim(hint: string): string {
+    return this.uniqueName(`${hint}_dim`);
+  }
+
+  /** The value that carries `symbol` at run time: `shape(value)[axis] = symbol + offset`. */
+  dimSource(symbol: string): { value: Value; axis: number; offset: number } | undefined {
+    return this.#dimSources.get(symbol);
   }
 
   /** Declares a graph input. */
@@ -240,6 +271,25 @@ export class Graph {
     }
     this.outputs.push(out);
     return out;
+  }
+
+  /**
+   * Appends copies of `nodes` (of this graph) whose inputs are renamed by `rename` (names not in it
+   * stay), with the same output types; `rename` gets each copied output. For rebuilding a region
+   * of the graph from other inputs (recomputation in the backward pass).
+   */
+  replay(nodes: readonly Node[], rename: Map<string, string>): void {
+    for (const n of nodes) {
+      const ins = n.inputs.map((x) => (x ? this.get(rename.get(x) ?? x) : null));
+      const outs = this.addNode(
+        n.op,
+        ins,
+        n.outputs.map((o) => ({ dtype: this.get(o).dtype, shape: this.get(o).shape })),
+        n.attributes,
+        n.domain,
+      );
+      n.outputs.forEach((o, i) => rename.set(o, outs[i].name));
+    }
   }
 
   /** Looks a value up by name; throws with the name when absent. */

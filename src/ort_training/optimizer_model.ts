@@ -33,9 +33,9 @@
 
 import { attr, Graph, type Value } from "../onnx/graph.ts";
 import { serializeModel } from "../onnx/serialize.ts";
+import { adamWOptimizer, ELEMENT_SHAPE, elementOp, MS_DOMAIN, sgdOptimizer } from "../onnx/training_ops.ts";
 
-/** Where ORT looks for training ops. */
-export const MS_DOMAIN = "com.microsoft";
+export { MS_DOMAIN } from "../onnx/training_ops.ts";
 
 /** What the optimizer model does. */
 export interface OptimizerModelSpec {
@@ -96,11 +96,10 @@ export function emitOptimizerModel(spec: OptimizerModelSpec): Uint8Array {
   const g = new Graph(`${spec.kind}_optimizer`);
   g.extraOpsets.set(MS_DOMAIN, 1);
   // Element shapes are not known (nor needed: only graph inputs and outputs carry types).
-  const elem = ["elem"];
   const node = (op: string, inputs: (Value | null)[], dtype: "float32" | "int64" | "bool" = "float32", a = {}) =>
-    g.addNode(op, inputs, [{ dtype, shape: elem }], a)[0];
+    elementOp(g, op, inputs, dtype, a);
   const seq = (name: string) => {
-    const v = g.input(name, "float32", elem);
+    const v = g.input(name, "float32", ELEMENT_SHAPE);
     g.sequences.add(name);
     return v;
   };
@@ -149,18 +148,13 @@ export function emitOptimizerModel(spec: OptimizerModelSpec): Uint8Array {
 
   let done: Value;
   if (spec.kind === "adamw") {
-    done = g.addNode("AdamWOptimizer", [lr, step, params, grads, m1, m2], [{ dtype: "bool", shape: [1] }], {
-      alpha: attr.float(spec.beta1 ?? 0.9),
-      beta: attr.float(spec.beta2 ?? 0.999),
-      epsilon: attr.float(spec.eps ?? 1e-8),
-      weight_decay: attr.float(spec.weightDecay),
-      adam_mode: attr.int(0),
-      correct_bias: attr.int(1),
-    }, MS_DOMAIN)[0];
-  } else {
-    // ORT 1.19 infers a scalar flag here (declaring [1] fails shape inference), for AdamW a [1].
-    done = g.addNode("SGDOptimizerV2", [lr, params, grads], [{ dtype: "bool", shape: [] }], {}, MS_DOMAIN)[0];
-  }
+    done = adamWOptimizer({ lr, step, params, grads, m1, m2: m2! }, {
+      alpha: spec.beta1 ?? 0.9,
+      beta: spec.beta2 ?? 0.999,
+      epsilon: spec.eps ?? 1e-8,
+      weightDecay: spec.weightDecay,
+    });
+  } else done = sgdOptimizer(lr, params, grads);
   g.output(done, "update_completed");
   return serializeModel(g).model;
 }

@@ -35,7 +35,9 @@
  */
 
 import { type Graph, GraphError, type Value } from "../onnx/graph.ts";
+import * as op from "../onnx/ops.ts";
 import { serializeModel } from "../onnx/serialize.ts";
+import { inPlaceAccumulator } from "../onnx/training_ops.ts";
 import { backward } from "../autodiff/mod.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { LoraConfig } from "../lora/config.ts";
@@ -126,16 +128,9 @@ export function appendGradientAccumulation(g: Graph, loss: Value, params: readon
   g.extraOpsets.set(MS_DOMAIN, 1);
   const reset = g.input(LAZY_RESET, "bool", [1]);
   params.forEach((p, i) => {
-    const grad = g.addNode("Identity", [grads[i]], [{ dtype: p.dtype, shape: p.shape, name: gradName(p.name) }])[0];
+    const grad = op.identity(grads[i], gradName(p.name));
     const buffer = g.input(bufferName(p.name), p.dtype, p.shape);
-    const [done] = g.addNode(
-      "InPlaceAccumulatorV2",
-      [buffer, grad, reset],
-      [{ dtype: "bool", shape: [1], name: accumulatedName(p.name) }],
-      {},
-      MS_DOMAIN,
-    );
-    g.outputs.push(done);
+    g.outputs.push(inPlaceAccumulator(buffer, grad, reset, accumulatedName(p.name)));
   });
 }
 

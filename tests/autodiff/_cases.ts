@@ -144,7 +144,7 @@ export const CASES: { [Op in DifferentiableOp]: RuleCase[] } = {
   Expand: [
     { name: "[3,1]->[2,3,4]", inputs: [n([3, 1])], build: ([x]) => op.expand(x, [2, 3, 4]) },
     { name: "scalar", inputs: [n([])], build: ([x]) => op.expand(x, [2, 3]) },
-    { name: "symbolic", inputs: [n(["b", 1], [2, 1])], build: ([x]) => op.expand(x, ["b", 3]) },
+    { name: "symbolic", inputs: [n(["b", 1], [2, 1])], build: ([x]) => op.expand(x, [x.shape[0], 3]) },
   ],
   Gather: [
     { name: "rows", inputs: [n([5, 3]), idx([6], 5)], build: ([x, i]) => op.gather(x, i, 0) },

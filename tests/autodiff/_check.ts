@@ -31,9 +31,14 @@ export function buildCheckGraph(c: RuleCase, dtype: DType, prefix = ""): CheckGr
   return addCheck(graph, c, dtype, prefix);
 }
 
-/** Adds one case's check to an existing graph (the WebGPU test packs many into one). */
+/**
+ * Adds one case's check to an existing graph (the WebGPU test packs many into one). A symbolic dim
+ * names one size in the whole graph (gradients read sizes from the graph's inputs), so a case's
+ * dims get the prefix too: `b` of two cases may be two sizes.
+ */
 export function addCheck(graph: Graph, c: RuleCase, dtype: DType, prefix = ""): CheckGraph {
-  const xs = c.inputs.map((s, i) => graph.input(`${prefix}x${i}`, inputDtype(s, dtype), s.shape));
+  const dims = (s: InputSpec) => s.shape.map((d) => (typeof d === "string" ? `${prefix}${d}` : d));
+  const xs = c.inputs.map((s, i) => graph.input(`${prefix}x${i}`, inputDtype(s, dtype), dims(s)));
   const y = c.build(xs, graph);
   const v = graph.input(`${prefix}v`, y.dtype, y.shape);
   const floatInputs = c.inputs.map((s, i) => (isFloatSpec(s) ? i : -1)).filter((i) => i >= 0);

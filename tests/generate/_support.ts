@@ -4,9 +4,10 @@ import assert from "node:assert/strict";
 import type { Generator } from "../../src/generate/generator.ts";
 import { argmax } from "../../src/generate/sampling.ts";
 import type { KvDecoder } from "../../src/generate/decoder.ts";
+import { FIXTURE_MODELS } from "../support/fixture_models.ts";
 
 export const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
-export const MODELS = ["tiny-gpt2", "tiny-llama", "tiny-llama-v4"] as const;
+export const MODELS = FIXTURE_MODELS;
 
 /**
  * Decoder logits (prefill and cached steps) against transformers' float32 logits (|logit| up to 11):

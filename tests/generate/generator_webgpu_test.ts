@@ -65,3 +65,21 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "tiny-gemma3 (webgpu): golden logits through the sliding-window cache, which stays on the GPU",
+  ignore: !probe.available && !ci,
+  async fn() {
+    await resolveBackend("webgpu");
+    const gpu = await Engine.create("webgpu");
+    const model = await loadModel(FIXTURES + "tiny-gemma3");
+    const decoder = await KvDecoder.create(gpu, model);
+    try {
+      const d = await checkGolden(decoder, await goldenLogits("tiny-gemma3"), DECODER_LOGIT_TOL.webgpu);
+      console.log(`  max |logit diff| ${d.toExponential(2)}`);
+      assert.equal(decoder.gpuTensors, 2 * model.config.numLayers);
+    } finally {
+      await decoder.release();
+    }
+  },
+});

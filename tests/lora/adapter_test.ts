@@ -19,8 +19,9 @@ import {
   writeAdapter,
 } from "../../src/lora/adapter.ts";
 import { Rng } from "../../src/util/rng.ts";
+import { FIXTURE_MODELS } from "../support/fixture_models.ts";
 
-const MODELS = ["tiny-gpt2", "tiny-llama", "tiny-llama-v4"];
+const MODELS = FIXTURE_MODELS;
 
 async function modelConfig(name: string): Promise<ModelConfig> {
   return parseModelConfig(JSON.parse(await Deno.readTextFile(`tests/fixtures/${name}/config.json`)), name);

@@ -13,7 +13,11 @@ import { loadSafetensorsDir, toTensorData } from "../../src/models/safetensors.t
 import { parseModelConfig } from "../../src/models/config.ts";
 
 function tinyConfig(arch: "gpt2" | "llama", hidden: number, inter: number): ModelConfig {
+  const family = arch === "gpt2"
+    ? { activation: "gelu_new" }
+    : { activation: "silu", qkvBias: false, oBias: false, mlpBias: false, rope: { theta: 10000, scaling: null } };
   return {
+    ...family,
     arch,
     vocabSize: 16,
     hiddenSize: hidden,
@@ -24,13 +28,7 @@ function tinyConfig(arch: "gpt2" | "llama", hidden: number, inter: number): Mode
     intermediateSize: inter,
     maxPositions: 8,
     normEps: 1e-5,
-    activation: arch === "gpt2" ? "gelu_new" : "silu",
     tieWordEmbeddings: true,
-    qkvBias: arch === "gpt2",
-    oBias: arch === "gpt2",
-    mlpBias: arch === "gpt2",
-    ropeTheta: arch === "gpt2" ? 0 : 10000,
-    ropeScaling: null,
     bosTokenId: null,
     eosTokenIds: [],
     padTokenId: null,

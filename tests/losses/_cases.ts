@@ -4,6 +4,7 @@
  */
 
 import fc from "fast-check";
+import { FAMILY_FIXTURES } from "../support/fixture_models.ts";
 
 /** A log-uniform double in [lo, hi]. */
 export function logUniform(lo: number, hi: number): fc.Arbitrary<number> {
@@ -130,7 +131,7 @@ export interface GoldenBlock {
 const FIXTURES = new URL("../fixtures/", import.meta.url);
 
 /** The fixture models whose golden.json carries `losses`. */
-export const GOLDEN_MODELS = ["tiny-gpt2", "tiny-llama"] as const;
+export const GOLDEN_MODELS = FAMILY_FIXTURES;
 
 /** Reads a fixture's golden `losses`. */
 export function readGoldenLosses(model: string): GoldenLosses {

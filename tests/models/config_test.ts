@@ -1,9 +1,17 @@
 import assert from "node:assert/strict";
 import { ConfigError, type ModelConfig, parseModelConfig } from "../../src/models/config.ts";
+import type { LlamaConfig } from "../../src/models/families/llama.ts";
+import type { Gemma3Config } from "../../src/models/families/gemma3.ts";
+import type { Gpt2Config } from "../../src/models/families/gpt2.ts";
 
 async function fixtureConfig(dir: string): Promise<ModelConfig> {
   const path = `${dir}/config.json`;
   return parseModelConfig(JSON.parse(await Deno.readTextFile(path)), path);
+}
+
+/** A Llama-style config (Llama, Qwen2) with its family's fields. */
+function llamaConfig(json: unknown, source: string): LlamaConfig {
+  return parseModelConfig(json, source) as LlamaConfig;
 }
 
 function throwsConfig(json: unknown, ...patterns: RegExp[]): void {
@@ -29,11 +37,6 @@ Deno.test("tiny-gpt2 and review-gpt2 configs (GPT-2 names, n_inner null → 4 ×
     normEps: 1e-5,
     activation: "gelu_new",
     tieWordEmbeddings: true,
-    qkvBias: true,
-    oBias: true,
-    mlpBias: true,
-    ropeTheta: 0,
-    ropeScaling: null,
     bosTokenId: 511,
     eosTokenIds: [511],
     padTokenId: null,
@@ -68,8 +71,7 @@ Deno.test("tiny-llama (transformers 5 format) and tiny-llama-v4 (4.x format) giv
     qkvBias: false,
     oBias: false,
     mlpBias: false,
-    ropeTheta: 10000,
-    ropeScaling: null,
+    rope: { theta: 10000, scaling: null },
     bosTokenId: 1,
     eosTokenIds: [2],
     padTokenId: null,
@@ -192,12 +194,12 @@ const TINYLLAMA_11B = {
 };
 
 Deno.test("Qwen2.5-0.5B: q/k/v biases, no o bias, tied embeddings, GQA, rope_theta 1e6", () => {
-  const c = parseModelConfig(QWEN25_05B, "qwen/config.json");
+  const c = llamaConfig(QWEN25_05B, "qwen/config.json");
   assert.equal(c.arch, "qwen2");
   assert.deepEqual([c.qkvBias, c.oBias, c.mlpBias], [true, false, false]);
   assert.deepEqual([c.numHeads, c.numKvHeads, c.headDim], [14, 2, 64]);
   assert.equal(c.tieWordEmbeddings, true);
-  assert.equal(c.ropeTheta, 1e6);
+  assert.equal(c.rope.theta, 1e6);
   assert.equal(c.normEps, 1e-6);
   assert.equal(c.dtype, "bfloat16");
   assert.deepEqual(c.eosTokenIds, [151643]);
@@ -207,11 +209,11 @@ Deno.test("Qwen2.5-0.5B: q/k/v biases, no o bias, tied embeddings, GQA, rope_the
 });
 
 Deno.test("SmolLM2-135M and TinyLlama: head_dim from hidden/heads, pad id, tie defaults", () => {
-  const s = parseModelConfig(SMOLLM2_135M, "smol/config.json");
+  const s = llamaConfig(SMOLLM2_135M, "smol/config.json");
   assert.deepEqual([s.numHeads, s.numKvHeads, s.headDim, s.numLayers], [9, 3, 64, 30]);
-  assert.deepEqual([s.tieWordEmbeddings, s.padTokenId, s.ropeTheta, s.ropeScaling], [true, 2, 100000, null]);
-  const t = parseModelConfig(TINYLLAMA_11B, "tinyllama/config.json");
-  assert.deepEqual([t.headDim, t.numKvHeads, t.ropeTheta, t.tieWordEmbeddings, t.qkvBias], [
+  assert.deepEqual([s.tieWordEmbeddings, s.padTokenId, s.rope.theta, s.rope.scaling], [true, 2, 100000, null]);
+  const t = llamaConfig(TINYLLAMA_11B, "tinyllama/config.json");
+  assert.deepEqual([t.headDim, t.numKvHeads, t.rope.theta, t.tieWordEmbeddings, t.qkvBias], [
     64,
     4,
     10000,
@@ -222,15 +224,15 @@ Deno.test("SmolLM2-135M and TinyLlama: head_dim from hidden/heads, pad id, tie d
 });
 
 Deno.test("Llama-3.2-1B: llama3 rope scaling and several EOS ids, in 4.x and 5.x layouts alike", () => {
-  const c = parseModelConfig(LLAMA32_1B, "l32/config.json");
-  assert.deepEqual(c.ropeScaling, {
+  const c = llamaConfig(LLAMA32_1B, "l32/config.json");
+  assert.deepEqual(c.rope.scaling, {
     type: "llama3",
     factor: 32,
     lowFreqFactor: 1,
     highFreqFactor: 4,
     originalMaxPositions: 8192,
   });
-  assert.equal(c.ropeTheta, 500000);
+  assert.equal(c.rope.theta, 500000);
   assert.deepEqual(c.eosTokenIds, [128001, 128008, 128009]);
   assert.equal(c.headDim, 64);
   // The same model saved by transformers 5.
@@ -239,20 +241,19 @@ Deno.test("Llama-3.2-1B: llama3 rope scaling and several EOS ids, in 4.x and 5.x
   assert.deepEqual(parseModelConfig(v5, "l32-v5/config.json"), c);
   // Older 4.x configs spell the type as "type".
   const old = { ...LLAMA32_1B, rope_scaling: { type: "linear", factor: 2 } };
-  assert.deepEqual(parseModelConfig(old, "x").ropeScaling, { type: "linear", factor: 2 });
+  assert.deepEqual(llamaConfig(old, "x").rope.scaling, { type: "linear", factor: 2 });
   const v5linear = { ...rest, rope_parameters: { rope_type: "linear", factor: 4, rope_theta: 1e4 } };
-  assert.deepEqual(parseModelConfig(v5linear, "x").ropeScaling, { type: "linear", factor: 4 });
-  assert.equal(parseModelConfig(v5linear, "x").ropeTheta, 1e4);
+  assert.deepEqual(llamaConfig(v5linear, "x").rope.scaling, { type: "linear", factor: 4 });
+  assert.equal(llamaConfig(v5linear, "x").rope.theta, 1e4);
 });
 
 Deno.test("defaults: num_key_value_heads = heads, attention_bias sets q/k/v/o biases, partial rotary", () => {
   const { num_key_value_heads: _, ...noKv } = TINYLLAMA_11B;
   assert.equal(parseModelConfig(noKv, "x").numKvHeads, 32);
-  const biased = parseModelConfig({ ...TINYLLAMA_11B, attention_bias: true, mlp_bias: true }, "x");
+  const biased = llamaConfig({ ...TINYLLAMA_11B, attention_bias: true, mlp_bias: true }, "x");
   assert.deepEqual([biased.qkvBias, biased.oBias, biased.mlpBias], [true, true, true]);
-  assert.equal(parseModelConfig({ ...TINYLLAMA_11B, partial_rotary_factor: 0.5 }, "x").partialRotaryFactor, 0.5);
-  assert.equal("partialRotaryFactor" in parseModelConfig(TINYLLAMA_11B, "x"), false);
-  const gelu = parseModelConfig({ ...TINYLLAMA_11B, hidden_act: "gelu_pytorch_tanh" }, "x");
+  assert.equal(llamaConfig({ ...TINYLLAMA_11B, partial_rotary_factor: 1 }, "x").rope.theta, 10000);
+  const gelu = llamaConfig({ ...TINYLLAMA_11B, hidden_act: "gelu_pytorch_tanh" }, "x");
   assert.equal(gelu.activation, "gelu_new");
   const { n_inner: _n, ...g } = {
     model_type: "gpt2",
@@ -265,13 +266,14 @@ Deno.test("defaults: num_key_value_heads = heads, attention_bias sets q/k/v/o bi
   };
   assert.equal(parseModelConfig(g, "x").intermediateSize, 32);
   assert.equal(parseModelConfig({ ...g, n_inner: 5 }, "x").intermediateSize, 5);
-  assert.equal(parseModelConfig({ ...g, activation_function: "relu" }, "x").activation, "relu");
+  assert.equal((parseModelConfig({ ...g, activation_function: "relu" }, "x") as Gpt2Config).activation, "relu");
 });
 
 Deno.test("unsupported configs fail naming the file, every offending field and what is supported", () => {
   throwsConfig(
     { ...TINYLLAMA_11B, model_type: "mistral" },
-    /model_type "mistral" is not supported \(supported: gpt2, llama, qwen2\)/,
+    /model_type "mistral" is not supported \(supported: gpt2 \(GPT-2\), llama \(Llama\), qwen2 \(Qwen2\), qwen3 \(Qwen3\), gemma3_text \(Gemma 3 \(text\)\)\)/,
+    /To add a family, write src\/models\/families\/<family>\.ts exporting an ArchSpec and list it in MODEL_FAMILIES/,
   );
   throwsConfig({ hidden_size: 4 }, /model_type null is not supported/);
   throwsConfig([], /must be a JSON object/);
@@ -315,9 +317,101 @@ Deno.test("unsupported configs fail naming the file, every offending field and w
     { ...TINYLLAMA_11B, rope_parameters: { full_attention: { rope_type: "default" }, sliding_attention: {} } },
     /rope_parameters per layer type \(full_attention, sliding_attention\)/,
   );
+  throwsConfig({ ...TINYLLAMA_11B, partial_rotary_factor: 0.5 }, /partial_rotary_factor 0\.5 \(supported: 1/);
   throwsConfig(
     { ...TINYLLAMA_11B, eos_token_id: [2, "x"], bos_token_id: -1 },
     /eos_token_id\[1\]/,
     /"bos_token_id" must be a token id/,
   );
+});
+
+Deno.test("tiny-qwen3 and tiny-gemma3 configs (transformers 5 format)", async () => {
+  const tokens = (bos: number | null, eos: number, pad: number | null) => ({
+    bosTokenId: bos,
+    eosTokenIds: [eos],
+    padTokenId: pad,
+    dtype: "float32",
+  });
+  assert.deepEqual(await fixtureConfig("tests/fixtures/tiny-qwen3"), {
+    arch: "qwen3",
+    vocabSize: 512,
+    hiddenSize: 64,
+    numLayers: 2,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 16,
+    intermediateSize: 128,
+    maxPositions: 128,
+    normEps: 1e-6,
+    activation: "silu",
+    tieWordEmbeddings: true,
+    attentionBias: false,
+    rope: { theta: 1e6, scaling: null },
+    ...tokens(null, 511, null),
+  });
+  assert.deepEqual(await fixtureConfig("tests/fixtures/tiny-gemma3"), {
+    arch: "gemma3_text",
+    vocabSize: 512,
+    hiddenSize: 64,
+    numLayers: 3,
+    numHeads: 4,
+    numKvHeads: 1,
+    headDim: 16,
+    intermediateSize: 96,
+    maxPositions: 128,
+    normEps: 1e-6,
+    activation: "gelu_new",
+    tieWordEmbeddings: true,
+    attentionBias: false,
+    queryPreAttnScalar: 24,
+    slidingWindow: 4,
+    layerTypes: ["sliding_attention", "full_attention", "sliding_attention"],
+    rope: { sliding_attention: { theta: 1e4, scaling: null }, full_attention: { theta: 1e6, scaling: null } },
+    ...tokens(2, 1, 0),
+  });
+});
+
+/** tiny-gemma3's config.json. */
+async function gemmaJson(): Promise<Record<string, unknown>> {
+  return JSON.parse(await Deno.readTextFile("tests/fixtures/tiny-gemma3/config.json"));
+}
+
+Deno.test("Gemma 3: the transformers 4.x layout (rope_local_base_freq, sliding_window_pattern) reads the same", async () => {
+  const v5 = await gemmaJson();
+  const { rope_parameters: _r, layer_types: _l, dtype, ...rest } = v5;
+  const v4 = { ...rest, torch_dtype: dtype, rope_theta: 1e6, rope_local_base_freq: 1e4, sliding_window_pattern: 2 };
+  assert.deepEqual(parseModelConfig(v4, "v4"), parseModelConfig(v5, "v5"));
+  // gemma-3-1b-style defaults: every 6th layer full, linear scaling on the full layers only.
+  const c = parseModelConfig({
+    ...v4,
+    num_hidden_layers: 7,
+    sliding_window_pattern: undefined,
+    rope_scaling: { rope_type: "linear", factor: 8 },
+    final_logit_softcapping: 30,
+  }, "x") as Gemma3Config;
+  assert.deepEqual(c.layerTypes.map((t) => t[0]), ["s", "s", "s", "s", "s", "f", "s"]);
+  assert.deepEqual(c.rope.full_attention, { theta: 1e6, scaling: { type: "linear", factor: 8 } });
+  assert.deepEqual(c.rope.sliding_attention, { theta: 1e4, scaling: null });
+  assert.equal(c.logitSoftcap, 30);
+  assert.equal("logitSoftcap" in parseModelConfig(v5, "v5"), false);
+});
+
+Deno.test("Gemma 3 and Qwen3: what we do not run fails, naming the field", async () => {
+  const v5 = await gemmaJson();
+  throwsConfig(
+    { ...v5, attn_logit_softcapping: 50, use_bidirectional_attention: true },
+    /unsupported gemma3_text config/,
+    /attn_logit_softcapping: 50 \(supported: null/,
+    /use_bidirectional_attention: true \(supported: false/,
+  );
+  throwsConfig({ ...v5, layer_types: ["full_attention"] }, /layer_types must list 3 entries/);
+  throwsConfig(
+    { ...v5, rope_parameters: { full_attention: { rope_type: "yarn", factor: 2 }, sliding_attention: {} } },
+    /rope_parameters\.full_attention: rope_type "yarn"/,
+  );
+  const q = JSON.parse(await Deno.readTextFile("tests/fixtures/tiny-qwen3/config.json"));
+  throwsConfig({ ...q, use_sliding_window: true }, /use_sliding_window: true \(supported: false/);
+  // head_dim is Qwen3's own: 128 by default, not hidden / heads.
+  const { head_dim: _, ...noHeadDim } = q;
+  assert.equal(parseModelConfig(noHeadDim, "q").headDim, 128);
 });

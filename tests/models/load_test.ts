@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { memoryFiles } from "../../src/io/files.ts";
 import type { TensorData } from "../../src/onnx/graph.ts";
 import { loadModel } from "../../src/models/load.ts";
+import type { LlamaConfig } from "../../src/models/families/llama.ts";
 import { serializeSafetensors } from "../../src/models/safetensors.ts";
 import { engineFor, fixtureModel, FIXTURES, golden, maxLogitDiff, REVIEW_GPT2, runLogits } from "./_helpers.ts";
 
@@ -155,5 +156,5 @@ Deno.test("load: a tied Llama head and Qwen2 (zero q/k/v biases) give the same l
   assert.ok(maxLogitDiff(q0, gold, 512) < 1e-4);
   const q1 = await runLogits(e, await loadModel("m", await qwen(0.5)), gold.logits.input_ids);
   assert.ok(maxLogitDiff(q1, gold, 512) > 1e-2);
-  assert.equal(ref.config.qkvBias, false);
+  assert.equal((ref.config as LlamaConfig).qkvBias, false);
 });

@@ -51,39 +51,40 @@ for (const m of FIXTURE_MODELS) {
   });
 }
 
-Deno.test("score tiny-llama: the golden right-padded batch (attention + completion masks) matches", async () => {
-  const m = "tiny-llama";
-  const model = await fixtureModel(m);
-  const gold = await golden(m);
-  const pb = gold.logps.padded_batch;
-  const ex = gold.logps.examples as Example[];
-  const engine = await engineFor("wasm");
-  const adapter = await readAdapter(`${FIXTURES}${m}/adapter`, localFiles(), model.config);
-  const [B, T] = [pb.input_ids.length, pb.input_ids[0].length];
-  const targets = new BigInt64Array(B * T).fill(BigInt(pb.pad_token_id));
-  const mask = new Float32Array(B * T);
-  ex.forEach((e, b) => {
-    const len = e.prompt_ids.length + e.completion_ids.length;
-    for (let t = 0; t + 1 < len; t++) {
-      targets[b * T + t] = BigInt(pb.input_ids[b][t + 1]);
-      if (t + 1 >= e.prompt_ids.length) mask[b * T + t] = 1;
+for (const m of ["tiny-llama", "tiny-qwen3", "tiny-gemma3"]) {
+  Deno.test(`score ${m}: the golden right-padded batch (attention + completion masks) matches`, async () => {
+    const model = await fixtureModel(m);
+    const gold = await golden(m);
+    const pb = gold.logps.padded_batch;
+    const ex = gold.logps.examples as Example[];
+    const engine = await engineFor("wasm");
+    const adapter = await readAdapter(`${FIXTURES}${m}/adapter`, localFiles(), model.config);
+    const [B, T] = [pb.input_ids.length, pb.input_ids[0].length];
+    const targets = new BigInt64Array(B * T).fill(BigInt(pb.pad_token_id));
+    const mask = new Float32Array(B * T);
+    ex.forEach((e, b) => {
+      const len = e.prompt_ids.length + e.completion_ids.length;
+      for (let t = 0; t + 1 < len; t++) {
+        targets[b * T + t] = BigInt(pb.input_ids[b][t + 1]);
+        if (t + 1 >= e.prompt_ids.length) mask[b * T + t] = 1;
+      }
+    });
+    for (const [label, ad] of [["base", undefined], ["adapter", adapter]] as const) {
+      const s = await engine.createSession(serializeModel(buildScoringGraph(model, ad)));
+      const r = await s.run({
+        input_ids: engine.tensor(BigInt64Array.from(pb.input_ids.flat(), BigInt), [B, T]),
+        attention_mask: engine.tensor(BigInt64Array.from(pb.attention_mask.flat(), BigInt), [B, T]),
+        targets: engine.tensor(targets, [B, T]),
+        completion_mask: engine.tensor(mask, [B, T]),
+        temperature: engine.tensor(new Float32Array([1]), []),
+      });
+      const got = [...(r.logps.data as Float32Array)];
+      console.log(`  ${label}: max |logp diff| ${maxDiff(got, pb[label].float32).toExponential(2)}`);
+      assert.ok(maxDiff(got, pb[label].float32) < LOGP_TOL, `${label}: ${got} vs ${pb[label].float32}`);
+      await s.release();
     }
   });
-  for (const [label, ad] of [["base", undefined], ["adapter", adapter]] as const) {
-    const s = await engine.createSession(serializeModel(buildScoringGraph(model, ad)));
-    const r = await s.run({
-      input_ids: engine.tensor(BigInt64Array.from(pb.input_ids.flat(), BigInt), [B, T]),
-      attention_mask: engine.tensor(BigInt64Array.from(pb.attention_mask.flat(), BigInt), [B, T]),
-      targets: engine.tensor(targets, [B, T]),
-      completion_mask: engine.tensor(mask, [B, T]),
-      temperature: engine.tensor(new Float32Array([1]), []),
-    });
-    const got = [...(r.logps.data as Float32Array)];
-    console.log(`  ${label}: max |logp diff| ${maxDiff(got, pb[label].float32).toExponential(2)}`);
-    assert.ok(maxDiff(got, pb[label].float32) < LOGP_TOL, `${label}: ${got} vs ${pb[label].float32}`);
-    await s.release();
-  }
-});
+}
 
 Deno.test("score tiny-gpt2: temperature divides the logits before log-softmax", async () => {
   const model = await fixtureModel("tiny-gpt2");

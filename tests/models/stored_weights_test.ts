@@ -22,6 +22,7 @@ import { compileStep } from "../../src/train/step.ts";
 import { sgd } from "../../src/optim/sgd.ts";
 import { engineFor, FIXTURES, halfModelFiles, runLogits } from "./_helpers.ts";
 import { nativeCpuOrSkip } from "../support/native.ts";
+import { FAMILY_FIXTURES } from "../support/fixture_models.ts";
 
 const native = await nativeCpuOrSkip();
 
@@ -127,7 +128,7 @@ function weightReaders(g: Graph, weights: ReadonlyMap<string, TensorData>): Map<
   return out;
 }
 
-for (const m of ["tiny-gpt2", "tiny-llama"]) {
+for (const m of FAMILY_FIXTURES) {
   Deno.test(`${m}: training and scoring graphs read every weight matrix only through Reshape (dependOn) or Gather`, async () => {
     const model = await loadModel(`${FIXTURES}${m}`);
     const lora = createLoraConfig(model.config, { r: 4 });

@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { createTokenizer, loadTokenizer } from "../../src/models/tokenizer.ts";
 import { memoryFiles } from "../../src/io/files.ts";
+import { FIXTURE_MODELS } from "../support/fixture_models.ts";
 
 const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
-const MODELS = ["tiny-gpt2", "tiny-llama", "tiny-llama-v4"];
+const MODELS = FIXTURE_MODELS;
 
 interface Case {
   text: string;

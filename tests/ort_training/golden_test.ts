@@ -1,12 +1,13 @@
 /**
  * Issue #17, "Show" 1 (gradients): one step of `--backend ort-training --optimizer sgd --lr 1
  * --max-grad-norm 0` over all fixture examples changes the fixture adapter by exactly minus
- * PyTorch's gradient (golden.json `losses.float64.<loss>.grad`), for each loss on both fixture
- * architectures: the gradients ORT 1.19.2's TrainingSession accumulates (from our emitted training
+ * PyTorch's gradient (golden.json `losses.float64.<loss>.grad`), for each loss on the GPT-2,
+ * Llama, Qwen3 and Gemma 3 fixtures: the gradients ORT 1.19.2's TrainingSession accumulates (from our emitted training
  * model) are the goldens. For exo-pref the result also equals PEFT's `adapter_after_sgd_exo/`.
  *
  * Error of a tensor, as in the fused engine's golden test: max_i |Δ_i + grad_i| / max_i |grad_i|.
- * Measured 1.1e-6 to 2.0e-6 (float32 against PyTorch float64); the tolerance is 10x that.
+ * Measured 1.1e-6 to 3.9e-6 (float32 against PyTorch float64; the worst tiny-gemma3 exo-rw); the
+ * tolerance is 5x that.
  */
 
 import assert from "node:assert/strict";
@@ -20,11 +21,12 @@ import {
   metricsOf,
   relativeDistance,
 } from "../train/_trainer_support.ts";
+import { FAMILY_FIXTURES } from "../support/fixture_models.ts";
 
 const TOL = 2e-5;
 const LOSSES: LossKind[] = ["exo-pref", "dpo-pref", "exo-rw", "dpo-rw"];
 
-for (const model of ["tiny-gpt2", "tiny-llama"]) {
+for (const model of FAMILY_FIXTURES) {
   Deno.test(`ort-training: one SGD step at lr 1 on ${model} is minus the golden gradient, each loss`, async () => {
     for (const loss of LOSSES) {
       const rw = loss.endsWith("-rw");

@@ -11,13 +11,14 @@ import { localFiles } from "../../src/io/files.ts";
 import { type LoraAdapter, readAdapter } from "../../src/lora/adapter.ts";
 import { resolveBackend } from "../../src/runtime/backend.ts";
 import { Rng } from "../../src/util/rng.ts";
+import { FIXTURE_MODELS } from "../support/fixture_models.ts";
 
 /** The repository root (tests run the CLI from there). */
 export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 /** The fixture directory. */
 export const FX = `${ROOT}/tests/fixtures`;
 /** The fixture models; tiny-llama-v4 is tiny-llama with a transformers-4 config. */
-export const MODELS = ["tiny-gpt2", "tiny-llama", "tiny-llama-v4"] as const;
+export const MODELS = FIXTURE_MODELS;
 /** `deno` itself, for subprocesses. */
 export const DENO = Deno.execPath();
 

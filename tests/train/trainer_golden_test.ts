@@ -3,17 +3,18 @@
  * from the fixture's adapter changes it by exactly minus PyTorch's gradient (golden.json
  * `losses.float64.<loss>.grad`), for every fixture model and each of the four losses, on wasm and on
  * native-cpu (onnxruntime-node); on WebGPU (and native-webgpu where a GPU exists) for a subset
- * covering every loss and both architectures. For exo-pref the result also
+ * covering every loss and both GPT-2 and Llama. For exo-pref the result also
  * equals `adapter_after_sgd_exo/`. The first metrics line is checked against the golden loss,
  * log-ratios and log-probs, under TRL's metric names.
  *
  * Tolerance: for each tensor, max_i |(after_i − before_i) + grad_i| / max_i |grad_i| <= 2e-5 (the
  * worst element error relative to the tensor's largest gradient, i.e. the scale of the update).
- * Measured: 1.0e-6 to 2.0e-6 on wasm, native-cpu and WebGPU (our float32 step against PyTorch's
- * float64 gradient), so the bound is 10x the worst. The metrics of the first step (loss, rewards,
- * log-probs) are held to 4e-6 relative (measured at most 4.1e-7), and every field of a metric line
- * is checked: the pair metrics against TRL's definitions, the group metrics against a direct
- * computation from the golden log-ratios, log-probs and rewards.
+ * Measured: 1.0e-6 to 3.9e-6 on wasm, native-cpu and WebGPU (our float32 step against PyTorch's
+ * float64 gradient; the worst tiny-gemma3 exo-rw), so the bound is 5x the worst. The metrics of the
+ * first step (loss, rewards, log-probs) are held to 4e-6 relative (measured at most 7.1e-7,
+ * tiny-gemma3), and every field of a metric line is checked: the pair metrics against TRL's
+ * definitions, the group metrics against a direct computation from the golden log-ratios, log-probs
+ * and rewards.
  */
 
 import assert from "node:assert/strict";
@@ -37,9 +38,9 @@ import {
 import { nativeCpuOrSkip, nativeWebgpuOrSkip } from "../support/native.ts";
 
 const LOSSES: LossKind[] = ["exo-pref", "dpo-pref", "exo-rw", "dpo-rw"];
-/** Update error relative to max|grad|: 10x the worst measured (2.0e-6, tiny-llama dpo-pref on wasm). */
+/** Update error relative to max|grad|: 5x the worst measured (3.9e-6, tiny-gemma3 exo-rw on wasm). */
 const TOL = 2e-5;
-/** Metric error relative to max(1, |value|): 10x the worst measured (4.1e-7, tiny-gpt2 exo-rw on WebGPU). */
+/** Metric error relative to max(1, |value|): 6x the worst measured (7.1e-7, tiny-gemma3 exo-rw on wasm). */
 const METRIC_TOL = 4e-6;
 const TRL_PAIR_METRICS = [
   "rewards/chosen",

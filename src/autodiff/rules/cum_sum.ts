@@ -6,15 +6,13 @@
  * @module
  */
 
-import { attrInt } from "../_util.ts";
+import * as op from "../../onnx/ops.ts";
+import { attrInt, requireConstInts } from "../_util.ts";
 import type { GradRule } from "../types.ts";
 
-/** Gradient of CumSum (w.r.t. x). */
-export const cumSumGrad: GradRule = ({ node, graph, inputs, dys }) => {
-  const dy = dys[0]!;
-  const dx = graph.addNode("CumSum", [dy, inputs[1]!], [{ dtype: dy.dtype, shape: dy.shape }], {
-    exclusive: { type: "int", value: attrInt(node, "exclusive", 0) },
-    reverse: { type: "int", value: 1 - attrInt(node, "reverse", 0) },
-  })[0];
+/** Gradient of CumSum (w.r.t. x; the axis must be a constant). */
+export const cumSumGrad: GradRule = ({ node, inputs, dys }) => {
+  const [axis] = requireConstInts("CumSum", "axis", inputs[1]!);
+  const dx = op.cumsum(dys[0]!, axis, attrInt(node, "exclusive", 0) === 1, attrInt(node, "reverse", 0) === 0);
   return [dx, null];
 };

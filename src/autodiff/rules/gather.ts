@@ -10,13 +10,13 @@
  * @module
  */
 
-import type { Dim, Value } from "../../onnx/graph.ts";
+import type { Dim } from "../../onnx/graph.ts";
 import * as op from "../../onnx/ops.ts";
 import { attrInt, scalarLike } from "../_util.ts";
 import type { GradRule } from "../types.ts";
 
 /** Gradient of Gather (w.r.t. data). */
-export const gatherGrad: GradRule = ({ node, graph: g, inputs, dys }) => {
+export const gatherGrad: GradRule = ({ node, inputs, dys }) => {
   const x = inputs[0]!;
   const idx = inputs[1]!.dtype === "int64" ? inputs[1]! : op.cast(inputs[1]!, "int64");
   const dy = dys[0]!;
@@ -29,10 +29,7 @@ export const gatherGrad: GradRule = ({ node, graph: g, inputs, dys }) => {
   // Scatter target: x with axis a moved to the front, [D, pre, post].
   const xPerm = [a, ...range(0, a), ...range(a + 1, r)];
   const tShape: Dim[] = xPerm.map((i) => x.shape[i]);
-  const shapeT: Value = tShape.every((d) => typeof d === "number")
-    ? g.int64s(tShape as number[])
-    : op.gather(op.shapeOf(x), g.int64s(xPerm), 0);
-  const zeros = g.addNode("Expand", [scalarLike(x, 0), shapeT], [{ dtype: x.dtype, shape: tShape }])[0];
+  const zeros = op.expand(scalarLike(x, 0), tShape);
   const scattered = op.scatterND(zeros, op.unsqueeze(idx, [q]), dyT, "add");
   if (a === 0) return [scattered, null];
   const back = new Array<number>(r);

@@ -38,30 +38,19 @@ export const matMulGrad: GradRule = ({ inputs, dys, needs }) => {
   if (rb === 1) dy2 = op.unsqueeze(dy2, [dy2.shape.length]);
   const k = a2.shape[a2.shape.length - 1], n = b2.shape[1];
   const flat = rb === 2 && ra >= 2 && typeof k === "number" && typeof n === "number";
-  const g = a.graph;
   let da: Value | null = null;
   if (needs[0]) {
     if (flat && rb === 2) {
       const dyFlat = ra === 2 ? dy2 : op.reshape(dy2, [-1, n]);
-      const prod = g.addNode("Gemm", [dyFlat, b2], [{ dtype: a.dtype, shape: [dyFlat.shape[0], k] }], {
-        transB: { type: "int", value: 1 },
-      })[0];
-      // Back to A's shape, read from dY (A itself need not stay alive for its shape).
-      const symbolic = a2.shape.filter((d) => typeof d !== "number").length;
-      da = ra === 2 ? prod : symbolic <= 1 && !a2.shape.includes(0) ? reshapeTo(prod, a2) : g.addNode(
-        "Reshape",
-        [prod, op.concat([op.shapeOf(dy2, 0, ra - 1), g.int64s([k])], 0)],
-        [{ dtype: a.dtype, shape: a2.shape }],
-      )[0];
+      // Back to A's shape (exact: the flattened rows are A's leading dims multiplied out).
+      da = reshapeTo(op.gemm(dyFlat, b2, null, { transB: true }), a2);
     } else da = op.matmul(dy2, swapLast(b2));
   }
   let db: Value | null = null;
   if (needs[1]) {
     if (rb === 2 && ra >= 3 && typeof k === "number" && typeof n === "number") {
       const aFlat = op.reshape(a2, [-1, k]), dyFlat = op.reshape(dy2, [-1, n]);
-      db = g.addNode("Gemm", [aFlat, dyFlat], [{ dtype: a.dtype, shape: [k, n] }], {
-        transA: { type: "int", value: 1 },
-      })[0];
+      db = op.gemm(aFlat, dyFlat, null, { transA: true });
     } else {
       db = op.matmul(swapLast(a2), dy2);
       if (rb === 1) db = op.squeeze(db, [db.shape.length - 1]);

@@ -4,14 +4,16 @@
  *   dx = zeros like x, with dy written back at the sliced positions
  *
  * Unit-step axes are padded back in one Pad node: before = the clamped start, after = dim - start
- * - len (computed from Shape at run time when the dim is symbolic, e.g. logits[:, :-1]).
+ * - len; on a symbolic axis (e.g. logits[:, :-1]) both are dim expressions, read at run time:
+ * before = start, or dim - len for a slice to the end from a negative start.
  * Other steps (static dims only) gather from dy padded by one zero slot: index j of x reads
  * dy[k] when j = s + k * t, else the zero slot.
  *
  * @module
  */
 
-import { type Dim, GraphError, type Value } from "../../onnx/graph.ts";
+import { addDims, subDims } from "../../onnx/dims.ts";
+import { type Dim, GraphError } from "../../onnx/graph.ts";
 import * as op from "../../onnx/ops.ts";
 import { requireConstInts } from "../_util.ts";
 import type { GradRule } from "../types.ts";
@@ -40,10 +42,9 @@ export const sliceGrad: GradRule = ({ node, graph: g, inputs, dys }) => {
     .map((a) => (a < 0 ? a + rank : a));
   const steps = inputs[4] ? requireConstInts("Slice", "steps", inputs[4]) : starts.map(() => 1);
 
-  const before: (number | Value)[] = new Array(rank).fill(0);
-  const after: (number | Value)[] = new Array(rank).fill(0);
-  const padded: Dim[] = [...dy.shape];
-  const strided: { axis: number; index: number[]; len: number }[] = [];
+  const before: Dim[] = new Array(rank).fill(0);
+  const after: Dim[] = new Array(rank).fill(0);
+  const strided: { axis: number; index: number[] }[] = [];
   axes.forEach((a, i) => {
     const d = x.shape[a];
     if (typeof d === "number") {
@@ -51,11 +52,10 @@ export const sliceGrad: GradRule = ({ node, graph: g, inputs, dys }) => {
       if (steps[i] === 1) {
         before[a] = pos.length ? pos[0] : 0;
         after[a] = d - (before[a] as number) - pos.length;
-        padded[a] = d;
       } else {
         const index = new Array<number>(d).fill(pos.length);
         pos.forEach((p, k) => (index[p] = k));
-        strided.push({ axis: a, index, len: pos.length });
+        strided.push({ axis: a, index });
       }
       return;
     }
@@ -64,29 +64,21 @@ export const sliceGrad: GradRule = ({ node, graph: g, inputs, dys }) => {
         `Slice gradient (node ${node.name}): a step of ${steps[i]} on symbolic axis ${a} is not supported; use step 1`,
       );
     }
-    const dimX = op.shapeOf(x, a, a + 1);
-    before[a] = starts[i] >= 0 ? starts[i] : op.max(op.add(dimX, g.int64s([starts[i]])), g.int64s([0]));
-    const b = typeof before[a] === "number" ? g.int64s([before[a] as number]) : before[a] as Value;
-    after[a] = op.sub(op.sub(dimX, b), op.shapeOf(dy, a, a + 1));
-    padded[a] = d;
+    const len = dy.shape[a];
+    before[a] = starts[i] < 0 && ends[i] >= op.TO_END
+      ? subDims(d, len)
+      : starts[i] >= 0
+      ? starts[i]
+      : addDims(d, starts[i]);
+    after[a] = subDims(subDims(d, before[a]), len);
   });
 
   let out = dy;
-  const anyPad = [...before, ...after].some((p) => p !== 0);
-  if (anyPad) {
-    const all = [...before, ...after];
-    const pads = all.every((p) => typeof p === "number")
-      ? g.int64s(all as number[])
-      : op.concat(all.map((p) => (typeof p === "number" ? g.int64s([p]) : p)), 0);
-    out = g.addNode("Pad", [dy, pads], [{ dtype: dy.dtype, shape: padded }])[0];
-  }
-  for (const { axis, index, len } of strided) {
+  if ([...before, ...after].some((p) => p !== 0)) out = op.pad(dy, [...before, ...after]);
+  for (const { axis, index } of strided) {
     const pads = new Array(2 * rank).fill(0);
     pads[rank + axis] = 1;
-    const shape = [...out.shape];
-    shape[axis] = len + 1;
-    const withSlot = g.addNode("Pad", [out, g.int64s(pads)], [{ dtype: out.dtype, shape }])[0];
-    out = op.gather(withSlot, g.int64s(index), axis);
+    out = op.gather(op.pad(out, pads), g.int64s(index), axis);
   }
   return [out, null, null, null, null];
 };

@@ -6,14 +6,12 @@
  * @module
  */
 
-import { attrInt } from "../_util.ts";
+import * as op from "../../onnx/ops.ts";
+import { attrInt, requireConstInts } from "../_util.ts";
 import type { GradRule } from "../types.ts";
 
-/** Gradient of Trilu. */
-export const triluGrad: GradRule = ({ node, graph, inputs, dys }) => {
-  const dy = dys[0]!;
-  const dx = graph.addNode("Trilu", [dy, inputs[1] ?? null], [{ dtype: dy.dtype, shape: dy.shape }], {
-    upper: { type: "int", value: attrInt(node, "upper", 1) },
-  })[0];
-  return [dx, null];
+/** Gradient of Trilu (k, when given, must be a constant). */
+export const triluGrad: GradRule = ({ node, inputs, dys }) => {
+  const k = inputs[1] ? requireConstInts("Trilu", "k", inputs[1])[0] : 0;
+  return [op.trilu(dys[0]!, attrInt(node, "upper", 1) === 1, k), null];
 };
