@@ -188,5 +188,5 @@ export { attr, type Dim, Graph, GraphError, type Shape, type TensorData, type Va
 export * as ops from "./src/onnx/ops.ts";
 export { type SerializedModel, serializeModel, type SerializeOptions } from "./src/onnx/serialize.ts";
 export type { DType } from "./src/onnx/dtype.ts";
-export { type FileSink, type FileSource, localFiles, memoryFiles, urlFiles } from "./src/io/files.ts";
+export { type FileSink, type FileSource, localFiles, type MemoryFiles, memoryFiles, urlFiles } from "./src/io/files.ts";
 export { Rng, type RngState } from "./src/util/rng.ts";
