@@ -41,6 +41,14 @@ async function chatModel(): Promise<LoadedModel> {
   return await loadModel("m", memoryFiles(files));
 }
 
+/** The records as an async stream that yields to the event loop between records. */
+async function* slowStream(records: Record<string, unknown>[]) {
+  for (const r of records) {
+    await new Promise((r) => setTimeout(r, 0));
+    yield r;
+  }
+}
+
 const WORDS = ["good", "bad", "film", "plot", "slow", "fun", "dull", "great", "acting", "music"];
 function text(i: number, n: number): string {
   return Array.from({ length: n }, (_, j) => WORDS[(i * 7 + j * 3) % WORDS.length]).join(" ");
@@ -95,13 +103,7 @@ Deno.test("the same records from a JSONL file, a list and a stream give the same
       assert.deepEqual(mem.paths(), [], `${name}: a run without out writes nothing`);
       assert.equal(s2.out, null);
       // 3. an async stream, out in a memory sink
-      async function* stream() {
-        for (const r of records) {
-          await new Promise((r) => setTimeout(r, 0));
-          yield r;
-        }
-      }
-      const s3 = await (await Trainer.create({ ...base, data: stream(), out: "run", files: memoryFiles() })).train();
+      const s3 = await (await Trainer.create({ ...base, data: slowStream(records), out: "run", files: memoryFiles() })).train();
       assert.equal(s1.steps, 3, `${name}: 6 examples in batches of 2`);
       assert.equal(s2.steps, 3);
       assert.equal(s3.steps, 3);
