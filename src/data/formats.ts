@@ -496,12 +496,19 @@ export function validateAll(text: string, options: ValidateOptions = {}): Datase
  * 0-based index and the field (`data[3]: field "chosen": expected a string, got number`, where
  * `data` is `options.file`, default `"data"`). The records' `line` is their index.
  */
-export function validateRecords(values: readonly unknown[], options: ValidateOptions = {}): Dataset {
+export function validateRecords(
+  values: readonly unknown[],
+  options: ValidateOptions & {
+    /** The index of `values[0]` in a longer list (records that arrive one by one). Default 0. */
+    firstIndex?: number;
+  } = {},
+): Dataset {
   const file = options.file ?? "data";
   if (!Array.isArray(values)) {
     throw new DataError({ file, line: null, field: null }, `expected a list of records, got ${jsonTypeName(values)}`);
   }
-  return validateRows(values.map((value, line) => ({ line, value })), file, "record", options);
+  const first = options.firstIndex ?? 0;
+  return validateRows(values.map((value, i) => ({ line: first + i, value })), file, "record", options);
 }
 
 /** The checks of {@link validateAll} over parsed rows; `unit` says whether rows are lines or records. */

@@ -164,7 +164,11 @@ function fingerprintOf(o: ResolvedTrainOptions, model: LoadedModel, lora: LoraCo
 }
 
 /** The options whose values differ from a checkpoint's, named by `name`: ` (lr 0.005 then, 0.001 now)`. */
-function optionChanges(saved: Record<string, unknown> | undefined, now: Record<string, unknown>, name: Namer): string {
+export function optionChanges(
+  saved: Record<string, unknown> | undefined,
+  now: Record<string, unknown>,
+  name: Namer,
+): string {
   if (!saved) return "";
   const show = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
   const diffs = Object.keys(now).filter((k) => JSON.stringify(saved[k] ?? null) !== JSON.stringify(now[k]))
@@ -172,7 +176,7 @@ function optionChanges(saved: Record<string, unknown> | undefined, now: Record<s
   return diffs.length > 0 ? ` (${diffs.join("; ")})` : "";
 }
 
-function hash(s: string): string {
+export function hash(s: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
