@@ -103,7 +103,8 @@ Deno.test("the same records from a JSONL file, a list and a stream give the same
       assert.deepEqual(mem.paths(), [], `${name}: a run without out writes nothing`);
       assert.equal(s2.out, null);
       // 3. an async stream, out in a memory sink
-      const s3 = await (await Trainer.create({ ...base, data: slowStream(records), out: "run", files: memoryFiles() })).train();
+      const s3 = await (await Trainer.create({ ...base, data: slowStream(records), out: "run", files: memoryFiles() }))
+        .train();
       assert.equal(s1.steps, 3, `${name}: 6 examples in batches of 2`);
       assert.equal(s2.steps, 3);
       assert.equal(s3.steps, 3);
