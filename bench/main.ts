@@ -37,6 +37,7 @@ const TIMEOUT_S: Record<WorkloadName, [number, number]> = {
   "score-small": [300, 200],
   "decode-small": [300, 200],
   "train-small": [480, 300],
+  "online-update": [300, 200],
 };
 
 /** Terminal colour codes in Deno's error output. */

@@ -24,6 +24,7 @@ import { StepRunner } from "../src/train/step_runner.ts";
 import { OrtTrainingRunner } from "../src/ort_training/mod.ts";
 import { Rng } from "../src/util/rng.ts";
 import { countMatmulFlops } from "./flops.ts";
+import { onlineUpdate } from "./online_workload.ts";
 import { type PairIds, SHAPES, sharedInputs } from "./inputs.ts";
 import type { Run } from "./report.ts";
 
@@ -47,6 +48,7 @@ export const WORKLOADS = [
   "score-small",
   "decode-small",
   "train-small",
+  "online-update",
 ] as const;
 export type WorkloadName = typeof WORKLOADS[number];
 
@@ -65,6 +67,8 @@ export async function runWorkload(name: WorkloadName, ctx: WorkloadContext): Pro
       return await decode(ctx, "tiny");
     case "decode-small":
       return await decode(ctx, "small");
+    case "online-update":
+      return await onlineUpdate(ctx); // bench/online_workload.ts
   }
 }
 
