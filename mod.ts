@@ -214,4 +214,5 @@ export * as ops from "./src/onnx/ops.ts";
 export { type SerializedModel, serializeModel, type SerializeOptions } from "./src/onnx/serialize.ts";
 export type { DType } from "./src/onnx/dtype.ts";
 export { type FileSink, type FileSource, localFiles, type MemoryFiles, memoryFiles, urlFiles } from "./src/io/files.ts";
+export { opfsFiles } from "./src/io/opfs.ts";
 export { Rng, type RngState } from "./src/util/rng.ts";
