@@ -4,16 +4,19 @@
  * projection, EXO-pref, AdamW).
  *
  * A tuner with `updateEvery` 8 and `replay` 8 (batches of 16 pairs) on a local directory takes the
- * bundled pairs one by one while a generator streams tokens without a pause. Measured:
- * - per update (medians over the measured updates, after one warm-up update): reference scoring
- *   of the 8 new pairs, the training step, reading back the adapter and optimizer state, the
- *   checkpoint (written to local disk), the swap into the generator, and the whole update;
- * - memory: RSS added by the tuner (its two sessions and buffers), RSS growth over the measured
- *   updates, and one checkpoint's size;
- * - generation latency: the gaps between streamed tokens while no update runs, and while one runs,
- *   once with the updates in this thread and once in a Worker (`worker: true`). The swap waits for
- *   the generation in progress, so a gap that includes it is a gap between two generations and is
- *   not counted (only gaps inside one generation are).
+ * bundled pairs one by one, with a live generator. After two warm-up updates (the sessions' first
+ * runs), it measures:
+ * - per update, with nothing else running (medians): reference scoring of the 8 new pairs, the
+ *   training step, reading back the adapter and optimizer state, the checkpoint (local disk), the
+ *   swap into the generator, and the whole update;
+ * - memory: RSS added by the tuner and its first updates (its sessions and buffers), RSS growth over
+ *   the measured updates, one checkpoint's size;
+ * - beside generation, with a generator streaming one generation after another: the update's
+ *   latency, and the gaps between streamed tokens while no update runs and while one runs; once with
+ *   the updates in this thread and once in a Worker (`worker: true`). The swap waits for the
+ *   generation in progress, so only gaps inside one generation are counted. ORT's wasm runs resolve
+ *   as microtasks, so file I/O (the tuner's appends and checkpoint) waits for the turn of the event
+ *   loop between two generations: an update's latency beside generation includes those waits.
  *
  * @module
  */
@@ -41,7 +44,7 @@ function quantile(xs: readonly number[], q: number): number {
 
 const rssMb = () => Deno.memoryUsage().rss / 2 ** 20;
 
-/** Streams generations back to back until `stop()`; records each inter-token gap inside a generation. */
+/** Streams generations one after another until `stop()`; records each inter-token gap inside a generation. */
 function generateForever(gen: Generator) {
   const gaps: { at: number; ms: number }[] = [];
   let running = true;
@@ -55,6 +58,10 @@ function generateForever(gen: Generator) {
         if (last >= 0) gaps.push({ at: t, ms: t - last });
         last = t;
       }
+      // A turn of the event loop between generations, as a server has between requests: ORT's wasm
+      // runs resolve as microtasks, so back-to-back generations would starve timers and file I/O
+      // (the tuner's appends) for good.
+      await new Promise((r) => setTimeout(r, 0));
     }
   })();
   return {
@@ -66,10 +73,22 @@ function generateForever(gen: Generator) {
   };
 }
 
-/** One phase: a tuner (in this thread or a Worker) fed pairs while a generator streams. */
+/** Feeds the next `UPDATE_EVERY` records and waits for the update they trigger. */
+async function oneUpdate(tuner: OnlineTuner, records: unknown[], next: { i: number }): Promise<void> {
+  for (const r of records.slice(next.i, next.i + UPDATE_EVERY)) await tuner.add(r);
+  next.i += UPDATE_EVERY;
+  await tuner.idle();
+}
+
+/**
+ * One configuration: a tuner (in this thread or a Worker) with a live generator. Two warm-up
+ * updates, then `updates` updates with nothing else running (what an update costs), then
+ * `updates` more while the generator streams (what it does to generation, and its latency then).
+ */
 async function phase(ctx: WorkloadContext, worker: boolean, updates: number) {
   const model = await loadModel(TINY_MODEL);
   const gen = await Generator.create(model, { engine: ctx.engine });
+  await gen.generate("The movie was", { maxNewTokens: 4, seed: 0 }); // the generator's sessions exist
   const records = (await Deno.readTextFile(TINY_PAIRS)).trim().split("\n").map((l) => JSON.parse(l));
   const dir = await Deno.makeTempDir({ prefix: "bench-online-" });
   const rss0 = rssMb();
@@ -80,6 +99,7 @@ async function phase(ctx: WorkloadContext, worker: boolean, updates: number) {
     model: worker ? TINY_MODEL : model,
     generator: gen,
     engine: ctx.engine,
+    backend: ctx.engine.backend,
     dir,
     files: localFiles(),
     worker,
@@ -92,28 +112,33 @@ async function phase(ctx: WorkloadContext, worker: boolean, updates: number) {
       done.push(u);
     },
   });
-  const rssTuner = rssMb();
   try {
-    // Warm-up: fill the buffer and run the first update (first runs of both sessions).
-    for (const r of records.slice(0, 2 * UPDATE_EVERY)) await tuner.add(r);
-    await tuner.idle();
+    // Warm-up: fill the buffer; the first updates create the sessions and run them once.
+    const next = { i: 0 };
+    for (let u = 0; u < 2; u++) await oneUpdate(tuner, records, next);
     const rssWarm = rssMb();
     const warm = done.length;
+    // A slow configuration (software WebGPU) stops after a quarter of its time cap per loop (at least 1 update).
+    const capMs = (ctx.timeCapS * 1000) / 4;
+    let t0 = performance.now();
+    for (let u = 0; u < updates && (u === 0 || performance.now() - t0 < capMs); u++) {
+      await oneUpdate(tuner, records, next);
+    }
+    const rssAlone = rssMb();
+    const alone = done.slice(warm);
     const g = generateForever(gen);
-    await new Promise((r) => setTimeout(r, 1500)); // idle gaps
+    await new Promise((r) => setTimeout(r, 1500)); // gaps with no update running
     const idleUntil = performance.now();
-    let next = 2 * UPDATE_EVERY;
-    for (let u = 0; u < updates; u++) {
+    const besideFrom = done.length;
+    t0 = performance.now();
+    for (let u = 0; u < updates && (u === 0 || performance.now() - t0 < capMs); u++) {
       started = performance.now();
-      for (const r of records.slice(next, next + UPDATE_EVERY)) await tuner.add(r);
-      next += UPDATE_EVERY;
-      await tuner.idle();
+      await oneUpdate(tuner, records, next);
       await new Promise((r) => setTimeout(r, 300));
     }
     await g.stop();
-    const rssEnd = rssMb();
-    const measured = done.slice(warm);
-    const inWindow = (t: number, ms: number) => windows.slice(warm).some((w) => t >= w.from && t - ms <= w.to);
+    const beside = done.slice(besideFrom);
+    const inWindow = (t: number, ms: number) => windows.slice(besideFrom).some((w) => t >= w.from && t - ms <= w.to);
     const idleGaps = g.gaps.filter((x) => x.at <= idleUntil).map((x) => x.ms);
     const updateGaps = g.gaps.filter((x) => x.at > idleUntil && inWindow(x.at, x.ms)).map((x) => x.ms);
     let ckBytes = 0;
@@ -125,7 +150,14 @@ async function phase(ctx: WorkloadContext, worker: boolean, updates: number) {
       }
       break;
     }
-    return { measured, rss: { tuner: rssTuner - rss0, warm: rssWarm, end: rssEnd }, idleGaps, updateGaps, ckBytes };
+    return {
+      alone,
+      beside,
+      rss: { tuner: rssWarm - rss0, growth: rssAlone - rssWarm },
+      idleGaps,
+      updateGaps,
+      ckBytes,
+    };
   } finally {
     await tuner.close();
     await gen.release();
@@ -146,41 +178,48 @@ export async function onlineUpdate(ctx: WorkloadContext): Promise<Run[]> {
   });
   const updates = ctx.quick ? 3 : 6;
   const out: Run[] = [];
+  const med = (us: OnlineUpdate[], f: (u: OnlineUpdate) => number) => 1000 * median(us.map(f));
   const a = await phase(ctx, false, updates);
-  const ms = (f: (u: OnlineUpdate) => number) => 1000 * median(a.measured.map(f));
+  const pairs = `${UPDATE_EVERY} new + ${REPLAY} replayed pairs`;
   out.push(
-    run("update_ms", ms((u) => u.seconds.total), "ms", `median of ${a.measured.length}; 8 new + 8 replayed pairs`),
-    run("reference_ms", ms((u) => u.seconds.reference), "ms"),
-    run("step_ms", ms((u) => u.seconds.step), "ms"),
-    run("readback_ms", ms((u) => u.seconds.readback), "ms"),
-    run("checkpoint_ms", ms((u) => u.seconds.checkpoint), "ms", "local disk"),
-    run("swap_ms", ms((u) => u.seconds.swap), "ms", "includes waiting for the generation in progress"),
-    run("tuner_rss_mb", a.rss.tuner, "MB", "RSS added by OnlineTuner.create (learner sessions)"),
-    run("rss_growth_mb", a.rss.end - a.rss.warm, "MB", `over ${a.measured.length} updates after warm-up`),
-    run("checkpoint_kb", a.ckBytes / 1024, "KB"),
-    run("gen_gap_idle_p50_ms", median(a.idleGaps), "ms"),
+    run("update_ms", med(a.alone, (u) => u.seconds.total), "ms", `median of ${a.alone.length}; ${pairs}; alone`),
+    run("reference_ms", med(a.alone, (u) => u.seconds.reference), "ms", `the ${UPDATE_EVERY} new pairs`),
+    run("step_ms", med(a.alone, (u) => u.seconds.step), "ms"),
+    run("readback_ms", med(a.alone, (u) => u.seconds.readback), "ms", "adapter + AdamW moments"),
+    run("checkpoint_ms", med(a.alone, (u) => u.seconds.checkpoint), "ms", "local disk"),
+    run("swap_ms", med(a.alone, (u) => u.seconds.swap), "ms", "Generator.setAdapter, no generation running"),
+    run("tuner_rss_mb", a.rss.tuner, "MB", "RSS added by the tuner and its first 2 updates (learner sessions)"),
+    run("rss_growth_mb", a.rss.growth, "MB", `over the next ${a.alone.length} updates`),
+    run("checkpoint_kb", a.ckBytes / 1024, "KB", "adapter + AdamW moments + state"),
+    run("update_beside_gen_ms", med(a.beside, (u) => u.seconds.total), "ms", "while a generator streams"),
+    run("gen_gap_idle_p50_ms", median(a.idleGaps), "ms", "between two tokens, no update running"),
     run("gen_gap_update_p50_ms", median(a.updateGaps), "ms", "updates in this thread"),
     run("gen_gap_update_max_ms", Math.max(...a.updateGaps), "ms", "updates in this thread"),
   );
   ctx.log(
-    `in-thread: update ${ms((u) => u.seconds.total).toFixed(0)} ms (step ${ms((u) => u.seconds.step).toFixed(0)}), ` +
-      `token gap idle ${median(a.idleGaps).toFixed(1)} ms, during updates p50 ${
-        median(a.updateGaps).toFixed(1)
-      } / max ${Math.max(...a.updateGaps).toFixed(0)} ms`,
+    `in-thread: update ${med(a.alone, (u) => u.seconds.total).toFixed(0)} ms alone (step ${
+      med(a.alone, (u) => u.seconds.step).toFixed(0)
+    }), ${med(a.beside, (u) => u.seconds.total).toFixed(0)} ms beside generation; token gap idle ${
+      median(a.idleGaps).toFixed(1)
+    } ms, during updates p50 ${median(a.updateGaps).toFixed(1)} / max ${Math.max(...a.updateGaps).toFixed(0)} ms`,
   );
   const w = await phase(ctx, true, updates);
-  const wms = (f: (u: OnlineUpdate) => number) => 1000 * median(w.measured.map(f));
   out.push(
-    run("worker_update_ms", wms((u) => u.seconds.total), "ms", "updates in a Worker (its own ORT, 1 wasm thread)"),
-    run("worker_tuner_rss_mb", w.rss.tuner, "MB", "the Worker loads its own copy of the model"),
+    run("worker_update_ms", med(w.alone, (u) => u.seconds.total), "ms", "updates in a Worker (its own ORT); alone"),
+    run("worker_step_ms", med(w.alone, (u) => u.seconds.step), "ms"),
+    run("worker_tuner_rss_mb", w.rss.tuner, "MB", "the Worker loads its own model and ORT"),
+    run("worker_update_beside_gen_ms", med(w.beside, (u) => u.seconds.total), "ms", "while a generator streams"),
+    run("worker_gen_gap_idle_p50_ms", median(w.idleGaps), "ms"),
     run("worker_gen_gap_update_p50_ms", median(w.updateGaps), "ms"),
     run("worker_gen_gap_update_p95_ms", quantile(w.updateGaps, 0.95), "ms"),
     run("worker_gen_gap_update_max_ms", Math.max(...w.updateGaps), "ms"),
   );
   ctx.log(
-    `worker: update ${wms((u) => u.seconds.total).toFixed(0)} ms, token gap during updates p50 ${
-      median(w.updateGaps).toFixed(1)
-    } / max ${Math.max(...w.updateGaps).toFixed(0)} ms`,
+    `worker: update ${med(w.alone, (u) => u.seconds.total).toFixed(0)} ms alone, ${
+      med(w.beside, (u) => u.seconds.total).toFixed(0)
+    } ms beside generation; token gap during updates p50 ${median(w.updateGaps).toFixed(1)} / max ${
+      Math.max(...w.updateGaps).toFixed(0)
+    } ms`,
   );
   return out;
 }

@@ -36,12 +36,12 @@ import { type FileSink, type FileSource, joinPath, localFiles } from "../io/file
 import { initLoraAdapter, type LoraAdapter, validateAdapter } from "../lora/adapter.ts";
 import { createLoraConfig } from "../lora/config.ts";
 import { loraTargets } from "../lora/targets.ts";
-import { type LoadedModel, loadModel } from "../models/load.ts";
+import type { LoadedModel } from "../models/load.ts";
 import { fingerprintValues, OptionError } from "../options/table.ts";
 import { readInitAdapter } from "../ort_training/mod.ts";
 import { Rng } from "../util/rng.ts";
 import { latestCheckpoint, loadCheckpoint, type OnlineCheckpointState, saveCheckpoint } from "./checkpoint.ts";
-import { type Learner, type LearnerInit, OnlineLearner, WorkerLearner } from "./online_learner.ts";
+import { type Learner, type LearnerInit, loadNamedModel, OnlineLearner, WorkerLearner } from "./online_learner.ts";
 import { FeedbackEncoder, type FeedbackExample, FeedbackLog, recordLine } from "./online_log.ts";
 import {
   ONLINE_OPTIONS,
@@ -196,7 +196,7 @@ export class OnlineTuner {
     if (o.worker && typeof o.model !== "string") {
       throw new OptionError(
         "worker",
-        (n) => `${n("worker")} needs ${n("model")} as a directory or Hub id: the Worker loads its own copy`,
+        (n) => `${n("worker")} needs ${n("model")} as a directory, Hub id or URL: the Worker loads its own copy`,
       );
     }
     const files = options.files ?? localFiles();
@@ -205,14 +205,15 @@ export class OnlineTuner {
       ? o.model
       : gen && (gen.model.dir === o.model || gen.model.hub?.repo === o.model)
       ? gen.model
-      : await loadModel(o.model, undefined, { hub: { revision: o.revision } }); // as the Worker loads it
+      : await loadNamedModel(o.model, o.revision); // as the Worker loads it
     const adapter = options.adapter ??
       (o.initAdapter ? await readInitAdapter(o.initAdapter, files, model.config) : newAdapter(model, o));
     validateAdapter(adapter, model.config, options.adapter ? "adapter" : o.initAdapter ?? "new adapter");
     const kind = isRewardLoss(o.loss) ? "groups" : "pairs";
     const encoder = new FeedbackEncoder(kind, model.tokenizer, model.config);
     const fpOptions = Object.fromEntries(fingerprintValues(ONLINE_OPTIONS, o));
-    const key = JSON.stringify({ options: fpOptions, model: model.dir, arch: model.config.arch, lora: adapter.config });
+    const modelKey = typeof o.model === "string" && /^https?:\/\//.test(o.model) ? o.model : model.dir; // a URL loads as "."
+    const key = JSON.stringify({ options: fpOptions, model: modelKey, arch: model.config.arch, lora: adapter.config });
     const tuner = new OnlineTuner({
       options: o,
       hooks: options,

@@ -13,6 +13,7 @@
 
 import type { EncodedGroup, EncodedPair } from "../data/encode.ts";
 import type { LoraAdapter } from "../lora/adapter.ts";
+import { urlFiles } from "../io/files.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
 import { Scorer, type ScoreSequence } from "../models/score.ts";
 import { lrSchedule } from "../optim/schedule.ts";
@@ -75,6 +76,15 @@ export interface Learner {
   release(): Promise<void>;
 }
 
+/**
+ * A model given by name, as the tuner and its Worker both load it: a directory (local files), a
+ * Hugging Face Hub id, or the `http(s)://` URL of a model directory (in a browser, where a Worker
+ * has no other way to reach the app's model files).
+ */
+export function loadNamedModel(name: string, revision: string): Promise<LoadedModel> {
+  return /^https?:\/\//.test(name) ? loadModel(".", urlFiles(name)) : loadModel(name, undefined, { hub: { revision } });
+}
+
 /** The learner in the caller's thread. */
 export class OnlineLearner implements Learner {
   readonly backend: BackendName;
@@ -95,9 +105,7 @@ export class OnlineLearner implements Learner {
 
   /** Loads the model (when given by name), compiles the step and creates both sessions. */
   static async create(init: LearnerInit, engine?: Engine): Promise<OnlineLearner> {
-    const model = typeof init.model === "string"
-      ? await loadModel(init.model, undefined, { hub: { revision: init.revision } })
-      : init.model;
+    const model = typeof init.model === "string" ? await loadNamedModel(init.model, init.revision) : init.model;
     const eng = engine ?? await Engine.create((await resolveBackend(init.backend)).backend);
     const optimizer = OPTIMIZERS[init.optimizer]({ weightDecay: init.weightDecay });
     // An online run has no end to decay towards: a constant rate after the warmup.

@@ -270,7 +270,7 @@ Deno.test("bad feedback is refused by index and field and not logged; options an
   );
   await assert.rejects(
     () => OnlineTuner.create({ model, worker: true }),
-    /worker needs model as a directory or Hub id/,
+    /worker needs model as a directory, Hub id or URL/,
   );
   await assert.rejects(
     () => OnlineTuner.create({ model, updateEvery: 0 }),
