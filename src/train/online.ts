@@ -333,7 +333,11 @@ export class OnlineTuner {
     this.#learner = o.worker
       ? WorkerLearner.create(init, this.#hooks.workerUrl)
       : OnlineLearner.create(init, this.#hooks.engine);
-    this.#learner.then((l) => this.#hooks.log?.(`online updates on ${l.backend}${o.worker ? " in a Worker" : ""}`))
+    const where = (l: Learner) =>
+      `online updates on ${l.backend}${
+        l.backend === "wasm" ? ` (${l.threads} thread${l.threads === 1 ? "" : "s"})` : ""
+      }${o.worker ? " in a Worker" : ""}`;
+    this.#learner.then((l) => this.#hooks.log?.(where(l)))
       .catch((e) => this.#fail(e));
   }
 

@@ -18,7 +18,7 @@ import { type LoadedModel, loadModel } from "../models/load.ts";
 import { Scorer, type ScoreSequence } from "../models/score.ts";
 import { lrSchedule } from "../optim/schedule.ts";
 import { type BackendPreference, resolveBackend } from "../runtime/backend.ts";
-import type { BackendName } from "../runtime/ort.ts";
+import { type BackendName, runtimeConfig } from "../runtime/ort.ts";
 import { Engine } from "../runtime/session.ts";
 import { OPTIMIZERS } from "./options.ts";
 import { buildPreferenceGraph, type LossKind } from "./preference_graph.ts";
@@ -72,6 +72,8 @@ export interface LearnerResult {
 /** The learner's interface, the same in the caller's thread and behind a Worker. */
 export interface Learner {
   readonly backend: BackendName;
+  /** ORT's wasm threads where the update runs. */
+  readonly threads: number;
   update(batch: LearnerBatch): Promise<LearnerResult>;
   release(): Promise<void>;
 }
@@ -88,6 +90,7 @@ export function loadNamedModel(name: string, revision: string): Promise<LoadedMo
 /** The learner in the caller's thread. */
 export class OnlineLearner implements Learner {
   readonly backend: BackendName;
+  readonly threads: number = runtimeConfig().wasmThreads;
   #engine: Engine;
   #model: LoadedModel;
   #runner: StepRunner;
@@ -189,7 +192,7 @@ export class OnlineLearner implements Learner {
 /** A message from the learner's Worker (`online_worker.ts`). */
 type FromWorker =
   | { type: "listening" }
-  | { type: "ready"; backend: BackendName }
+  | { type: "ready"; backend: BackendName; threads: number }
   | { type: "result"; id: number; result: LearnerResult }
   | { type: "released" }
   | { type: "error"; id: number | null; error: { name?: string; message: string; stack?: string } };
@@ -222,15 +225,17 @@ export function defaultWorkerUrl(): URL {
  */
 export class WorkerLearner implements Learner {
   readonly backend: BackendName;
+  readonly threads: number;
   #worker: Worker;
   #pending = new Map<number, { resolve: (r: LearnerResult) => void; reject: (e: Error) => void }>();
   #nextId = 0;
   #failed: Error | null = null;
   #released: (() => void) | null = null;
 
-  private constructor(worker: Worker, backend: BackendName) {
+  private constructor(worker: Worker, ready: { backend: BackendName; threads: number }) {
     this.#worker = worker;
-    this.backend = backend;
+    this.backend = ready.backend;
+    this.threads = ready.threads;
     worker.onmessage = (e: MessageEvent<FromWorker>) => this.#receive(e.data);
     worker.onerror = (e: ErrorEvent) => {
       e.preventDefault?.();
@@ -249,11 +254,13 @@ export class WorkerLearner implements Learner {
       throw new TypeError("worker: the model must be given by directory or Hub id (the Worker loads its own copy)");
     }
     const worker = new WebWorker(url, { type: "module" });
-    const backend = await new Promise<BackendName>((resolve, reject) => {
+    const ready = await new Promise<{ backend: BackendName; threads: number }>((resolve, reject) => {
       worker.onmessage = (e: MessageEvent<FromWorker>) => {
         const m = e.data;
-        if (m.type === "listening") worker.postMessage({ type: "init", init });
-        else if (m.type === "ready") resolve(m.backend);
+        // The Worker's ORT takes this thread's wasm thread count (configureRuntime), not its own default.
+        if (m.type === "listening") {
+          worker.postMessage({ type: "init", init, wasmThreads: runtimeConfig().wasmThreads });
+        } else if (m.type === "ready") resolve(m);
         else if (m.type === "error") reject(revive(m.error));
       };
       worker.onerror = (e: ErrorEvent) => {
@@ -264,7 +271,7 @@ export class WorkerLearner implements Learner {
       worker.terminate();
       throw e;
     });
-    return new WorkerLearner(worker, backend);
+    return new WorkerLearner(worker, ready);
   }
 
   update(batch: LearnerBatch): Promise<LearnerResult> {

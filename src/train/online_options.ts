@@ -89,7 +89,8 @@ export const ONLINE_OPTIONS: OnlineOptionTable = {
    * Run updates in a Web Worker (Deno, Bun, browsers): on wasm a training step blocks the thread
    * that runs it, so in a Worker generation goes on during an update. The Worker loads its own copy
    * of the model (`model` must be a name, not a loaded model: a directory or Hub id, or in a browser
-   * the `http(s)://` URL of a model directory). Needs the Web Worker API (Deno, Bun, browsers; not Node).
+   * the `http(s)://` URL of a model directory), and its ORT takes this thread's `wasmThreads`
+   * (`configureRuntime`). Needs the Web Worker API (Deno, Bun, browsers; not Node).
    */
   worker: flag({ help: "run updates in a Worker, so that they never block this thread", fingerprint: false }),
 };

@@ -5,19 +5,21 @@
  * Worker's, so the app's thread keeps generating and answering requests during an update.
  *
  * Protocol (plain data, structured-cloned): the worker first posts `{type: "listening"}`; then
- * `{type: "init", init}` → `{type: "ready", backend}`;
+ * `{type: "init", init, wasmThreads}` → `{type: "ready", backend, threads}` (wasmThreads: the parent's
+ * `configureRuntime` setting, applied before this Worker loads ORT);
  * `{type: "update", id, batch}` → `{type: "result", id, result}`; `{type: "release"}` →
  * `{type: "released"}`; any failure → `{type: "error", id, error: {name, message, stack}}`.
  *
  * @module
  */
 
+import { configureRuntime } from "../runtime/ort.ts";
 import { type LearnerInit, OnlineLearner } from "./online_learner.ts";
 import type { LearnerBatch } from "./online_learner.ts";
 
 /** A message to the worker. */
 export type ToLearner =
-  | { type: "init"; init: LearnerInit }
+  | { type: "init"; init: LearnerInit; wasmThreads: number }
   | { type: "update"; id: number; batch: LearnerBatch }
   | { type: "release" };
 
@@ -49,9 +51,10 @@ scope.onmessage = async (e) => {
   const m = e.data;
   try {
     if (m.type === "init") {
+      configureRuntime({ wasmThreads: m.wasmThreads });
       learner = OnlineLearner.create(m.init);
       const l = await learner;
-      scope.postMessage({ type: "ready", backend: l.backend });
+      scope.postMessage({ type: "ready", backend: l.backend, threads: l.threads });
     } else if (m.type === "update") {
       if (!learner) throw new Error("update before init");
       const result = await (await learner).update(m.batch);
