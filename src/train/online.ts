@@ -23,10 +23,10 @@
  * **Generation during an update.** The adapter is swapped with `Generator.setAdapter`, which waits
  * for the generation in progress: each generation runs under one adapter. In the app's thread the
  * update's ORT calls and the generator's share one queue (ORT Web runs one call at a time per
- * process), so a decode step waits for at most one of the update's calls: on wasm a training step
- * blocks the thread for its whole duration (a token can wait that long); on WebGPU the GPU work is
- * queued and the thread is free meanwhile. With `worker: true` the update runs in a Worker with its
- * own ORT: generation never waits for it (it competes only for CPU cores).
+ * process), so a decode step waits for at most one of the update's calls, the training step being
+ * the longest (measured on wasm with 1 and 2 threads: tokens waited a whole step, `deno task bench`
+ * workload `online-update`). With `worker: true` the update runs in a Worker with its own ORT:
+ * generation does not wait for it (it competes only for CPU cores).
  *
  * @module
  */

@@ -86,8 +86,9 @@ export const ONLINE_OPTIONS: OnlineOptionTable = {
   /** Write a checkpoint every N updates (updates after the last one are redone from the log on restart). */
   checkpointEvery: integer({ default: 1, min: 1, fingerprint: false, help: "updates between checkpoints" }),
   /**
-   * Run updates in a Web Worker (Deno, Bun, browsers): on wasm a training step blocks the thread
-   * that runs it, so in a Worker generation goes on during an update. The Worker loads its own copy
+   * Run updates in a Web Worker (Deno, Bun, browsers): in this thread a generator's ORT calls wait
+   * behind the update's (a whole training step), in a Worker generation goes on during an update
+   * (it has its own ORT). The Worker loads its own copy
    * of the model (`model` must be a name, not a loaded model: a directory or Hub id, or in a browser
    * the `http(s)://` URL of a model directory), and its ORT takes this thread's `wasmThreads`
    * (`configureRuntime`). Needs the Web Worker API (Deno, Bun, browsers; not Node).

@@ -1,8 +1,8 @@
 /**
  * The Worker entry of online tuning (`OnlineTuner.create({ worker: true })`): an
- * {@link OnlineLearner} in its own thread, driven by messages. With the wasm engine a training step
- * runs on the thread that calls it and blocks it for the whole step; here that thread is this
- * Worker's, so the app's thread keeps generating and answering requests during an update.
+ * {@link OnlineLearner} in its own thread with its own ORT, driven by messages. In the app's thread
+ * every ORT call waits for the one in progress, a training step included; here the step runs on
+ * this Worker's ORT, so the app's thread keeps generating and answering requests during an update.
  *
  * Protocol (plain data, structured-cloned): the worker first posts `{type: "listening"}`; then
  * `{type: "init", init, wasmThreads}` → `{type: "ready", backend, threads}` (wasmThreads: the parent's
