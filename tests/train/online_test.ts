@@ -172,13 +172,13 @@ Deno.test("close and reopen mid-run (in-thread, then in a Worker): the uninterru
   const second = await OnlineTuner.create({ ...options, files, worker: true, log: (l) => lines.push(l) });
   assert.deepEqual(second.stats, { acknowledged: 8, trained: 6, pending: 2, buffered: 4, step: 2 });
   assert.ok(lines.some((l) => l.includes("continuing from run/checkpoints/step-000002")), lines.join("\n"));
+  await feed(second, records, 8, records.length);
+  await second.flush();
   const threads = runtimeConfig().wasmThreads; // the Worker's ORT takes this thread's setting
   assert.ok(
     lines.includes(`online updates on wasm (${threads} thread${threads === 1 ? "" : "s"}) in a Worker`),
     lines.join("\n"),
   );
-  await feed(second, records, 8, records.length);
-  await second.flush();
   sameBytes(expected, second.adapter, "reopened in a Worker");
   await second.close();
   const metrics = (await files.readText("run/metrics.jsonl")).trim().split("\n").map((l) => JSON.parse(l));
