@@ -21,14 +21,32 @@ export {
   resolveTrainOptions,
   train,
   TRAIN_OPTIONS,
+  type TrainedState,
   Trainer,
   type TrainOptions,
   type TrainSummary,
 } from "./src/train/trainer.ts";
+export { type BatchOrder, type DataRecord, TRAIN_FILE_OPTIONS, type TrainData } from "./src/train/options.ts";
+// Tuning inside an app: feedback as it arrives
+export {
+  ONLINE_OPTIONS,
+  type OnlineOptions,
+  type OnlineStats,
+  OnlineTuner,
+  type OnlineUpdate,
+  type ResolvedOnlineOptions,
+  resolveOnlineOptions,
+} from "./src/train/online.ts";
 export { describeError, type Namer, OptionError, type OptionSpec } from "./src/options/table.ts";
 export { isRewardLoss, LOSS_KINDS, type LossKind } from "./src/train/preference_graph.ts";
 export { evaluatePairs, type PairEvaluation, scorePairs } from "./src/train/evaluate.ts";
-export { type Checkpoint, latestCheckpoint, loadCheckpoint, type TrainerState } from "./src/train/checkpoint.ts";
+export {
+  type Checkpoint,
+  latestCheckpoint,
+  loadCheckpoint,
+  type OnlineCheckpointState,
+  type TrainerState,
+} from "./src/train/checkpoint.ts";
 export { type CompiledStep, compileStep, type StepLayout, type StepSpec } from "./src/train/step.ts";
 export {
   type Batch,
@@ -162,7 +180,14 @@ export * from "./src/generate/mod.ts";
 
 // Data
 export { DataError, type DataWarning, parseJsonl } from "./src/data/jsonl.ts";
-export { type DataKind, type Dataset, readDataset, validateAll, validateMessages } from "./src/data/formats.ts";
+export {
+  type DataKind,
+  type Dataset,
+  readDataset,
+  validateAll,
+  validateMessages,
+  validateRecords,
+} from "./src/data/formats.ts";
 export {
   encodeDataset,
   type EncodedGroup,
@@ -221,6 +246,6 @@ export { attr, type Dim, Graph, GraphError, type Shape, type TensorData, type Va
 export * as ops from "./src/onnx/ops.ts";
 export { type SerializedModel, serializeModel, type SerializeOptions } from "./src/onnx/serialize.ts";
 export type { DType } from "./src/onnx/dtype.ts";
-export { type FileSink, type FileSource, localFiles, memoryFiles, urlFiles } from "./src/io/files.ts";
+export { type FileSink, type FileSource, localFiles, type MemoryFiles, memoryFiles, urlFiles } from "./src/io/files.ts";
 export { opfsFiles } from "./src/io/opfs.ts";
 export { Rng, type RngState } from "./src/util/rng.ts";

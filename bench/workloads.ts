@@ -26,6 +26,7 @@ import { shouldRecompute } from "../src/train/memory_plan.ts";
 import { OrtTrainingRunner } from "../src/ort_training/mod.ts";
 import { Rng } from "../src/util/rng.ts";
 import { countMatmulFlops } from "./flops.ts";
+import { onlineUpdate } from "./online_workload.ts";
 import { type PairIds, SHAPES, sharedInputs } from "./inputs.ts";
 import type { MemoryProfile } from "./memory.ts";
 import { train05b } from "./train_05b.ts";
@@ -53,6 +54,7 @@ export const WORKLOADS = [
   "score-small",
   "decode-small",
   "train-small",
+  "online-update",
   "train-0.5b",
 ] as const;
 export type WorkloadName = typeof WORKLOADS[number];
@@ -74,6 +76,8 @@ export async function runWorkload(name: WorkloadName, ctx: WorkloadContext): Pro
       return await decode(ctx, "tiny");
     case "decode-small":
       return await decode(ctx, "small");
+    case "online-update":
+      return await onlineUpdate(ctx); // bench/online_workload.ts
   }
 }
 

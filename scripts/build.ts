@@ -8,7 +8,8 @@
  *    stays optional). Deno does not strip types under node_modules and Node 20 cannot at all, so the
  *    package ships JavaScript.
  * 2. `dist/exo-tune.js`: one ESM bundle of `mod.ts` made by esbuild (for browsers and Bun), with ONNX
- *    Runtime Web's `.wasm` files staged beside it (see wasm/README.md).
+ *    Runtime Web's `.wasm` files staged beside it (see wasm/README.md), and `dist/online_worker.js`, the
+ *    online tuner's Worker script, which the bundle starts from beside itself.
  * 3. `dist/web/`: the tuning page built from that bundle (scripts/build_web.ts; `deno task serve`).
  *
  * @module
@@ -58,16 +59,17 @@ const bin = `${esmDir}/src/cli/bin.js`;
 await chmod(bin, 0o755); // npm sets this on install too; a local `./dist/esm/src/cli/bin.js` works as well
 console.log(`${esmDir}/ written (mod.js, ${declarations} .d.ts; CLI ${bin})`);
 
-// 2. The bundle.
+// 2. The bundle, and beside it the online tuner's Worker script (`OnlineTuner.create({ worker: true })`
+// starts `./online_worker.js` relative to the bundle), a bundle of its own.
 const result = await esbuild.build({
-  entryPoints: ["mod.ts"],
+  entryPoints: { "exo-tune": "mod.ts", online_worker: "src/train/online_worker.ts" },
   bundle: true,
   format: "esm",
   platform: "neutral",
   target: "es2022",
   mainFields: ["module", "main"],
   conditions: ["onnxruntime-web-use-extern-wasm", "import", "default"],
-  outfile: `${outDir}/exo-tune.js`,
+  outdir: outDir,
   // node: builtins are only reached on the local-file paths (Deno, Bun, Node), never in browsers;
   // onnxruntime-node (a native engine, optional) cannot run in a browser and is imported lazily.
   external: ["node:*", "onnxruntime-node"],
@@ -80,7 +82,11 @@ const result = await esbuild.build({
 });
 const staged = await stageOrtWasm("node_modules/onnxruntime-web/dist", outDir);
 const bytes = Object.values(result.metafile.outputs).reduce((a, o) => a + o.bytes, 0);
-console.log(`dist/exo-tune.js written (${(bytes / 1e6).toFixed(1)} MB with map); staged ${staged.length} ORT files`);
+console.log(
+  `dist/exo-tune.js, dist/online_worker.js written (${
+    (bytes / 1e6).toFixed(1)
+  } MB with maps); staged ${staged.length} ORT files`,
+);
 
 // 3. The tuning page.
 await buildWeb(outDir);

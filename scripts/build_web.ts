@@ -4,7 +4,8 @@
  *
  * - `app.js`: the page's main thread (web/app.ts, bundled; no library code in it).
  * - `worker.js`: the training Worker (web/worker.ts, bundled), whose `../mod.ts` imports point at
- *   the library bundle `./exo-tune.js`, copied here from `dist/` with ONNX Runtime's `.wasm` files.
+ *   the library bundle `./exo-tune.js`, copied here from `dist/` with ONNX Runtime's `.wasm` files and
+ *   the online tuner's Worker script (`online_worker.js`, which the bundle starts from beside itself).
  * - `index.html`, `style.css`; the defaults the page loads: `models/review-gpt2/` and
  *   `data/pairs.jsonl`.
  *
@@ -48,7 +49,7 @@ export async function buildWeb(distDir = "dist", outDir = `${distDir}/web`): Pro
     plugins: [libraryAsBundle],
   });
   for (const f of ["index.html", "style.css"]) await copyFile(`web/${f}`, `${outDir}/${f}`);
-  for (const f of ["exo-tune.js", "exo-tune.js.map", ...ORT_WASM_FILES]) {
+  for (const f of ["exo-tune.js", "exo-tune.js.map", "online_worker.js", "online_worker.js.map", ...ORT_WASM_FILES]) {
     await copyFile(`${distDir}/${f}`, `${outDir}/${f}`);
   }
   await cp("models/review-gpt2", `${outDir}/models/review-gpt2`, { recursive: true });

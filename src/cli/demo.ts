@@ -22,7 +22,7 @@ import { resolveBackend } from "../runtime/backend.ts";
 import { backendOption } from "../options/common.ts";
 import { Engine } from "../runtime/session.ts";
 import { evaluatePairs, type PairEvaluation, scorePairs } from "../train/evaluate.ts";
-import { TRAIN_OPTIONS, Trainer } from "../train/trainer.ts";
+import { TRAIN_OPTIONS, Trainer, type TrainSummary } from "../train/trainer.ts";
 import { isInputError } from "./errors.ts";
 import { flagMessage, helpText, readFlags } from "./flags.ts";
 
@@ -184,7 +184,16 @@ export async function run(argv: string[]): Promise<number> {
     const seconds = (performance.now() - t0) / 1000;
     if (values.json) {
       console.log(
-        JSON.stringify({ backend: choice.backend, out, before, after, reward, train: summary, samples, seconds }),
+        JSON.stringify({
+          backend: choice.backend,
+          out,
+          before,
+          after,
+          reward,
+          train: printable(summary),
+          samples,
+          seconds,
+        }),
       );
       return 0;
     }
@@ -226,4 +235,10 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`error: ${flagMessage(e, FLAGS)}`);
     return isInputError(e) ? 2 : 1;
   }
+}
+
+/** The summary without the in-memory adapter (it is in the run's directory). */
+function printable(summary: TrainSummary): Omit<TrainSummary, "trained"> {
+  const { trained: _trained, ...rest } = summary;
+  return rest;
 }

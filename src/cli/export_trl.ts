@@ -18,6 +18,7 @@ import { loraTargets } from "../lora/targets.ts";
 import { parseModelConfig } from "../models/config.ts";
 import { flag, omitOptions } from "../options/table.ts";
 import { resolveTrainOptions, TRAIN_OPTIONS, type TrainOptions } from "../train/trainer.ts";
+import { TRAIN_FILE_OPTIONS } from "../train/options.ts";
 import { isInputError } from "./errors.ts";
 import { flagMessage, helpText, parseFlags, UsageError } from "./flags.ts";
 
@@ -26,8 +27,9 @@ import { flagMessage, helpText, parseFlags, UsageError } from "./flags.ts";
  * trains (those have no meaning for a TRL script), plus `--help`.
  */
 const FLAGS = {
-  ...omitOptions(TRAIN_OPTIONS, ["backend", "threads", "checkpointEvery", "resume"]),
-  out: { ...TRAIN_OPTIONS.out, help: "directory for train_trl.py and trl_config.json" },
+  ...omitOptions(TRAIN_OPTIONS, ["backend", "threads", "checkpointEvery", "resume", "order"]),
+  data: TRAIN_FILE_OPTIONS.data,
+  out: { ...TRAIN_FILE_OPTIONS.out, help: "directory for train_trl.py and trl_config.json" },
   help: flag({ help: "show this help", fingerprint: false }),
 } as const;
 
@@ -40,7 +42,7 @@ DPOTrainer script (loss_type "exo_pair" for exo-pref, "sigmoid" for dpo-pref; sa
 LoRA, learning rate and schedule, batch size, data file). Run it with
   accelerate launch DIR/train_trl.py --output-dir runs/trl [--max-steps N]
 Takes the options of \`deno task cli train --help\` but --backend, --threads, --checkpoint-every and
---resume (they do not change the run). exo-rw and dpo-rw have no TRL counterpart.`,
+--resume (they do not change the run) and --order (TRL's sampler shuffles). exo-rw and dpo-rw have no TRL counterpart.`,
     FLAGS,
   );
 
@@ -64,6 +66,8 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const { help: _help, ...options } = args;
     const o = resolveTrainOptions(options as TrainOptions);
+    // This command's table makes `data` a file and `out` a directory, both required.
+    const dataPath = o.data as string, outDir = o.out as string;
     const files = localFiles();
     const modelName = o.model as string;
     const source = await resolveModelSource(modelName, files, "config", { revision: o.revision });
@@ -80,22 +84,27 @@ export async function run(argv: string[]): Promise<number> {
       });
       loraTargets(modelConfig, lora); // unknown target names fail here, as in train
     }
-    const data = await readDataset(o.data, { files, vocabSize: modelConfig.vocabSize });
+    const data = await readDataset(dataPath, { files, vocabSize: modelConfig.vocabSize });
     const out = exportTrl(o, {
       model: source.hub
         ? { kind: "hub", repo: source.hub.repo, revision: source.hub.commit }
         : { kind: "dir", path: absolute(modelName) },
       modelConfig,
       lora,
-      data: { path: absolute(o.data), kind: data.kind, tokenized: data.tokenized, conversational: data.conversational },
+      data: {
+        path: absolute(dataPath),
+        kind: data.kind,
+        tokenized: data.tokenized,
+        conversational: data.conversational,
+      },
       initAdapter: o.initAdapter ? absolute(o.initAdapter) : null,
       command: `exo-tune export-trl ${argv.join(" ")}`,
     });
-    await files.mkdir(o.out);
-    for (const [name, text] of Object.entries(out.files)) await files.writeText(joinPath(o.out, name), text);
+    await files.mkdir(outDir);
+    for (const [name, text] of Object.entries(out.files)) await files.writeText(joinPath(outDir, name), text);
     for (const n of out.notes) console.error(`note: ${n}`);
-    console.error(`wrote ${Object.keys(out.files).map((f) => joinPath(o.out, f)).join(" and ")}`);
-    console.log(`accelerate launch ${joinPath(o.out, "train_trl.py")} --output-dir runs/trl`);
+    console.error(`wrote ${Object.keys(out.files).map((f) => joinPath(outDir, f)).join(" and ")}`);
+    console.log(`accelerate launch ${joinPath(outDir, "train_trl.py")} --output-dir runs/trl`);
     return 0;
   } catch (e) {
     console.error(`error: ${flagMessage(e, FLAGS)}`);

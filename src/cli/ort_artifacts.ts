@@ -25,7 +25,7 @@ import {
   text,
 } from "../options/table.ts";
 import { isRewardLoss } from "../train/preference_graph.ts";
-import { TRAIN_OPTIONS } from "../train/options.ts";
+import { TRAIN_FILE_OPTIONS, TRAIN_OPTIONS } from "../train/options.ts";
 import { Rng } from "../util/rng.ts";
 import {
   ARTIFACT_FILES,
@@ -63,7 +63,7 @@ const FLAGS = {
     "gradAccum",
     "maxGradNorm",
   ]),
-  out: { ...TRAIN_OPTIONS.out, help: "directory for the artifacts and adapter_config.json (new or empty)" },
+  out: { ...TRAIN_FILE_OPTIONS.out, help: "directory for the artifacts and adapter_config.json (new or empty)" },
   layout: choice(["exo", "python"], {
     default: "exo",
     help:

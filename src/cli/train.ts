@@ -11,15 +11,21 @@
 import process from "node:process";
 import { flag } from "../options/table.ts";
 import { NonFiniteLossError, TRAIN_OPTIONS, Trainer, type TrainOptions } from "../train/trainer.ts";
+import { TRAIN_FILE_OPTIONS } from "../train/options.ts";
 import { isInputError } from "./errors.ts";
 import { flagMessage, helpText, parseFlags, UsageError } from "./flags.ts";
 
 /** The trainer's option table plus the flags of the command itself. */
 const FLAGS = {
   ...TRAIN_OPTIONS,
+  // On the command line `data` is a file and `out` a directory, both required.
+  ...TRAIN_FILE_OPTIONS,
   json: flag({ help: "print one JSON summary object on stdout at the end", fingerprint: false }),
   help: flag({ help: "show this help", fingerprint: false }),
 } as const;
+
+/** The flags of `train` (tests check the README against them). */
+export { FLAGS as TRAIN_FLAGS };
 
 /** `--help` (built when printed, so that backend names registered later are listed). */
 const help = () => helpText("Usage: deno task cli train --model DIR --data FILE --out DIR [options]", FLAGS);
@@ -68,7 +74,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   try {
     const summary = await trainer.train();
-    if (args.json) console.log(JSON.stringify(summary));
+    // The in-memory adapter is in --out already; the JSON summary names it by directory.
+    const { trained: _trained, ...printed } = summary;
+    if (args.json) console.log(JSON.stringify(printed));
     else {
       console.error(
         `${summary.interrupted ? "interrupted after" : "done:"} ${summary.steps} steps, loss ${

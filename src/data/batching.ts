@@ -27,6 +27,11 @@ export interface BatchOptions {
   bucketBatches?: number;
   /** Drop the one smaller batch an epoch may end with. Default false. */
   dropLast?: boolean;
+  /**
+   * False: no shuffling and no bucketing; every epoch takes consecutive `batchSize` examples in
+   * index order (the order data arrives in, as an online tuner takes it). Default true.
+   */
+  shuffle?: boolean;
 }
 
 /** The token length a padded example occupies: the prompt plus its longest completion. */
@@ -66,6 +71,14 @@ export function epochBatches(lengths: readonly number[], epoch: number, options:
     throw new RangeError(`bucketBatches must be a positive integer, got ${bucketBatches}`);
   }
   if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`epoch must be a non-negative integer, got ${epoch}`);
+  if (options.shuffle === false) {
+    const batches: number[][] = [];
+    for (let i = 0; i < lengths.length; i += batchSize) {
+      batches.push(Array.from({ length: Math.min(batchSize, lengths.length - i) }, (_, j) => i + j));
+    }
+    if (options.dropLast && batches.length > 0 && batches[batches.length - 1].length < batchSize) batches.pop();
+    return batches;
+  }
   const rng = new Rng(epochSeed(seed, epoch));
   const order = rng.shuffle(Array.from(lengths, (_, i) => i));
   const chunk = batchSize * bucketBatches;

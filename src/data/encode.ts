@@ -33,7 +33,7 @@ import {
   type PromptRecord,
   type Segment,
 } from "./formats.ts";
-import { DataError, type DataWarning, dataWarning, throwCollected } from "./jsonl.ts";
+import { DataError, type DataUnit, type DataWarning, dataWarning, throwCollected } from "./jsonl.ts";
 
 /**
  * The tokenizer this module needs; `src/models/tokenizer.ts`'s `Tokenizer` satisfies it.
@@ -62,7 +62,7 @@ export interface EncodedPair {
   promptIds: number[];
   chosenIds: number[];
   rejectedIds: number[];
-  /** 1-based line in the data file. */
+  /** 1-based line in the data file (0-based index for data given as a list of records). */
   line: number;
 }
 
@@ -157,7 +157,12 @@ class Encoder {
   readonly maxErrors: number;
   stats: TruncationStats;
 
-  constructor(readonly file: string, readonly tokenizer: Tokenizer | null, readonly options: EncodeOptions) {
+  constructor(
+    readonly file: string,
+    readonly tokenizer: Tokenizer | null,
+    readonly options: EncodeOptions,
+    readonly unit: DataUnit = "line",
+  ) {
     this.appendEos = options.appendEos ?? true;
     this.vocabSize = options.vocabSize ?? tokenizer?.vocabSize;
     this.maxErrors = options.maxErrors ?? 20;
@@ -175,7 +180,9 @@ class Encoder {
 
   error(line: number, field: string, detail: string): void {
     this.errorCount++;
-    if (this.errors.length < this.maxErrors) this.errors.push(new DataError({ file: this.file, line, field }, detail));
+    if (this.errors.length < this.maxErrors) {
+      this.errors.push(new DataError({ file: this.file, line, field, unit: this.unit }, detail));
+    }
   }
 
   /**
@@ -189,7 +196,7 @@ class Encoder {
       const tok = this.tokenizer;
       if (tok === null) {
         throw new DataError(
-          { file: this.file, line, field },
+          { file: this.file, line, field, unit: this.unit },
           "the data is text but no tokenizer was given: pass the model's tokenizer, or pre-tokenize into *_ids fields",
         );
       }
@@ -197,7 +204,7 @@ class Encoder {
       if (completion && this.appendEos) {
         if (tok.eosId === null) {
           throw new DataError(
-            { file: this.file, line, field },
+            { file: this.file, line, field, unit: this.unit },
             "the tokenizer has no EOS token to end completions with: set eos_token in tokenizer_config.json or pass appendEos: false",
           );
         }
@@ -241,7 +248,7 @@ class Encoder {
     const tok = this.tokenizer;
     if (tok === null) {
       throw new DataError(
-        { file: this.file, line, field: "prompt" },
+        { file: this.file, line, field: "prompt", unit: this.unit },
         "the data is conversational but no tokenizer was given: pass the model's tokenizer (with its chat template)",
       );
     }
@@ -252,7 +259,7 @@ class Encoder {
         if (!(e instanceof ChatTemplateError)) throw e;
         if (/has no chat template/.test(e.message)) {
           throw new DataError(
-            { file: this.file, line, field },
+            { file: this.file, line, field, unit: this.unit },
             `conversational data needs a chat template: ${e.message}`,
           );
         }
@@ -269,7 +276,7 @@ class Encoder {
       if (!promptIds.every((id, j) => full[j] === id)) {
         this.warnings.push(
           dataWarning(
-            { file: this.file, line, field: fields[i] },
+            { file: this.file, line, field: fields[i], unit: this.unit },
             "the chat template renders the prompt differently once the completion follows, so the completion's first tokens are cut where the prompt alone ends (as TRL does)",
           ),
         );
@@ -388,7 +395,7 @@ export function encodeDataset(
   tokenizer: Tokenizer | null,
   options: EncodeOptions = {},
 ): EncodedDataset {
-  const enc = new Encoder(dataset.file, tokenizer, options);
+  const enc = new Encoder(dataset.file, tokenizer, options, dataset.unit);
   const file = dataset.file;
   switch (dataset.kind) {
     case "pairs": {

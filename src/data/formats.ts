@@ -29,8 +29,10 @@ import type { ChatMessage } from "../models/chat_template.ts";
 import {
   DataError,
   type DataLocation,
+  type DataUnit,
   type DataWarning,
   dataWarning,
+  type JsonlRow,
   jsonTypeName,
   parseJsonlRows,
   throwCollected,
@@ -55,7 +57,10 @@ export interface DataFormat {
   conversational: boolean;
 }
 
-/** A preference pair. `line` is the 1-based line in the file. */
+/**
+ * A preference pair. `line` is the 1-based line in the file (the 0-based index for data given as a
+ * list of records; the same holds for every record type below).
+ */
 export interface PairRecord {
   line: number;
   prompt: Segment;
@@ -84,9 +89,16 @@ export interface PromptRecord {
   prompt: Segment;
 }
 
-/** A validated file: its format, records and warnings. */
+/** A validated file (or list of records): its format, records and warnings. */
 export type Dataset =
-  & { file: string; tokenized: boolean; conversational: boolean; warnings: DataWarning[] }
+  & {
+    file: string;
+    tokenized: boolean;
+    conversational: boolean;
+    warnings: DataWarning[];
+    /** What the records' `line` counts: `"record"` for a list of records (0-based indices). Default "line". */
+    unit?: DataUnit;
+  }
   & (
     | { kind: "pairs"; records: PairRecord[] }
     | { kind: "groups"; records: GroupRecord[] }
@@ -213,10 +225,15 @@ export function sharedPrefixLength(conversations: readonly ChatMessage[][]): num
 class LineCheck {
   errors: DataError[] = [];
   warnings: DataWarning[] = [];
-  constructor(readonly file: string, readonly line: number | null, readonly vocabSize: number | undefined) {}
+  constructor(
+    readonly file: string,
+    readonly line: number | null,
+    readonly vocabSize: number | undefined,
+    readonly unit: DataUnit = "line",
+  ) {}
 
   at(field: string | null): DataLocation {
-    return { file: this.file, line: this.line, field };
+    return { file: this.file, line: this.line, field, unit: this.unit };
   }
   error(field: string | null, detail: string): void {
     this.errors.push(new DataError(this.at(field), detail));
@@ -469,8 +486,34 @@ export function validateMessages(value: unknown, file: string): ChatMessage[] {
  */
 export function validateAll(text: string, options: ValidateOptions = {}): Dataset {
   const file = options.file ?? "<data>";
+  return validateRows(parseJsonlRows(text, file), file, "line", options);
+}
+
+/**
+ * Validates records given as a list rather than a file (an app's own objects, or the records of a
+ * stream collected into a list), exactly as {@link validateAll} validates the lines of a JSONL
+ * file: the same formats, checks, warnings and collected errors, which name the record by its
+ * 0-based index and the field (`data[3]: field "chosen": expected a string, got number`, where
+ * `data` is `options.file`, default `"data"`). The records' `line` is their index.
+ */
+export function validateRecords(
+  values: readonly unknown[],
+  options: ValidateOptions & {
+    /** The index of `values[0]` in a longer list (records that arrive one by one). Default 0. */
+    firstIndex?: number;
+  } = {},
+): Dataset {
+  const file = options.file ?? "data";
+  if (!Array.isArray(values)) {
+    throw new DataError({ file, line: null, field: null }, `expected a list of records, got ${jsonTypeName(values)}`);
+  }
+  const first = options.firstIndex ?? 0;
+  return validateRows(values.map((value, i) => ({ line: first + i, value })), file, "record", options);
+}
+
+/** The checks of {@link validateAll} over parsed rows; `unit` says whether rows are lines or records. */
+function validateRows(rows: readonly JsonlRow[], file: string, unit: DataUnit, options: ValidateOptions): Dataset {
   const maxErrors = options.maxErrors ?? 20;
-  const rows = parseJsonlRows(text, file);
   const errors: DataError[] = [];
   let errorCount = 0;
   const addErrors = (es: DataError[]) => {
@@ -507,10 +550,10 @@ export function validateAll(text: string, options: ValidateOptions = {}): Datase
       addErrors([row.error]);
       continue;
     }
-    const check = new LineCheck(file, row.line, options.vocabSize);
+    const check = new LineCheck(file, row.line, options.vocabSize, unit);
     const o = row.value;
     if (!isObject(o)) {
-      check.error(null, `expected a JSON object per line, got ${jsonTypeName(o)}`);
+      check.error(null, `expected a JSON object per ${unit}, got ${jsonTypeName(o)}`);
       addErrors(check.errors);
       continue;
     }
@@ -526,7 +569,7 @@ export function validateAll(text: string, options: ValidateOptions = {}): Datase
       const keys = Object.keys(o).map((k) => JSON.stringify(k)).join(", ") || "none";
       check.error(
         null,
-        `cannot tell the data format: expected {"prompt","chosen","rejected"} (pairs), {"prompt","completions","rewards"} (reward groups), {"prompt","completion"} or {"prompt"}, or their *_ids forms; the line has fields ${keys}`,
+        `cannot tell the data format: expected {"prompt","chosen","rejected"} (pairs), {"prompt","completions","rewards"} (reward groups), {"prompt","completion"} or {"prompt"}, or their *_ids forms; the ${unit} has fields ${keys}`,
       );
       addErrors(check.errors);
       continue;
@@ -537,9 +580,9 @@ export function validateAll(text: string, options: ValidateOptions = {}): Datase
       const mine = formatOf(o, kind);
       check.error(
         null,
-        `the record is in the ${describeFormat(mine)} but line ${formatLine} is in the ${
-          describeFormat(format)
-        }: all lines of a file must use one format`,
+        `the record is in the ${describeFormat(mine)} but ${unit} ${formatLine} is in the ${describeFormat(format)}: ${
+          sameFormat(unit)
+        }`,
       );
       addErrors(check.errors);
       continue;
@@ -551,9 +594,9 @@ export function validateAll(text: string, options: ValidateOptions = {}): Datase
         null,
         `the record ${conversational ? "holds message lists" : "holds plain text"} (${
           describeFormat({ ...format, conversational })
-        }) but line ${formatLine} ${
-          format.conversational ? "holds message lists" : "holds plain text"
-        }: all lines of a file must use one format`,
+        }) but ${unit} ${formatLine} ${format.conversational ? "holds message lists" : "holds plain text"}: ${
+          sameFormat(unit)
+        }`,
       );
       addErrors(check.errors);
       continue;
@@ -563,9 +606,7 @@ export function validateAll(text: string, options: ValidateOptions = {}): Datase
         null,
         `the record ${tokenized ? "uses token ids" : "uses text"} (${
           describeFormat({ ...format, tokenized })
-        }) but line ${formatLine} ${
-          format.tokenized ? "uses token ids" : "uses text"
-        }: all lines of a file must use one format`,
+        }) but ${unit} ${formatLine} ${format.tokenized ? "uses token ids" : "uses text"}: ${sameFormat(unit)}`,
       );
       addErrors(check.errors);
       continue;
@@ -580,7 +621,8 @@ export function validateAll(text: string, options: ValidateOptions = {}): Datase
   }
 
   if (errorCount === 0 && records.length === 0) {
-    addErrors([new DataError({ file, line: null, field: null }, "no records: the file is empty")]);
+    const what = unit === "record" ? "the list is empty" : "the file is empty";
+    addErrors([new DataError({ file, line: null, field: null }, `no records: ${what}`)]);
   }
   throwCollected(file, errors, errorCount);
   return {
@@ -590,7 +632,12 @@ export function validateAll(text: string, options: ValidateOptions = {}): Datase
     conversational: format!.conversational,
     warnings,
     records,
+    unit,
   } as Dataset;
+}
+
+function sameFormat(unit: DataUnit): string {
+  return unit === "record" ? "all records of a list must use one format" : "all lines of a file must use one format";
 }
 
 /** Options of {@link readDataset}. */

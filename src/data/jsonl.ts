@@ -5,12 +5,21 @@
  * @module
  */
 
-/** Where a data problem is: file, 1-based line and the field inside the record (null when none). */
+/**
+ * Where a data problem is: file, 1-based line and the field inside the record (null when none). For
+ * data given as a list of records rather than a file, `unit` is `"record"`, `file` names the list
+ * (`data`) and `line` is the record's 0-based index: `data[3]: field "chosen": ...`.
+ */
 export interface DataLocation {
   file: string;
   line: number | null;
   field: string | null;
+  /** What `line` counts: lines of a file (the default) or records of a list. */
+  unit?: DataUnit;
 }
+
+/** What a data location's `line` counts. */
+export type DataUnit = "line" | "record";
 
 /**
  * A problem in a data file. `message` is the full `file:line: field "x": detail` text; the parts are
@@ -21,6 +30,8 @@ export class DataError extends Error implements DataLocation {
   readonly file: string;
   readonly line: number | null;
   readonly field: string | null;
+  /** What `line` counts (`"record"`: a 0-based index into a list of records). */
+  readonly unit: DataUnit;
   /** The message without the location prefix. */
   readonly detail: string;
   /** The individual errors (itself when it is not an aggregate). */
@@ -32,6 +43,7 @@ export class DataError extends Error implements DataLocation {
     this.file = where.file;
     this.line = where.line;
     this.field = where.field;
+    this.unit = where.unit ?? "line";
     this.detail = detail;
     this.errors = errors ?? [this];
   }
@@ -60,10 +72,10 @@ export function dataWarning(where: DataLocation, detail: string): DataWarning {
   return { ...where, message: formatLocation(where) + detail };
 }
 
-/** `file:line: field "x": ` (parts left out when absent). */
+/** `file:line: field "x": `, or `data[index]: field "x": ` for a record of a list (parts left out when absent). */
 export function formatLocation(where: DataLocation): string {
   let s = where.file;
-  if (where.line !== null) s += `:${where.line}`;
+  if (where.line !== null) s += where.unit === "record" ? `[${where.line}]` : `:${where.line}`;
   s += ": ";
   if (where.field !== null) s += `field ${JSON.stringify(where.field)}: `;
   return s;

@@ -70,7 +70,12 @@ export function localFiles(): FileSource & FileSink {
       const fs = await nodeFs();
       const tmp = `${path}.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`;
       await fs.writeFile(tmp, data);
-      await fs.rename(tmp, path);
+      try {
+        await fs.rename(tmp, path);
+      } catch (e) {
+        await fs.rm(tmp, { force: true }); // e.g. a directory at `path`: leave no temporary file behind
+        throw e;
+      }
     },
     async writeText(path, text) {
       await this.writeBytes(path, new TextEncoder().encode(text));
@@ -122,20 +127,8 @@ export function urlFiles(base: string | URL): FileSource {
   };
 }
 
-/** Files held in memory, keyed by path (tests, or bytes a browser app already has). */
-export function memoryFiles(files: Record<string, Uint8Array | string>): FileSource {
-  const enc = new TextEncoder();
-  return {
-    readBytes(path) {
-      const f = files[path];
-      if (f === undefined) return Promise.reject(new Error(`File not found: ${path}`));
-      return Promise.resolve(typeof f === "string" ? enc.encode(f) : f);
-    },
-    async readText(path) {
-      return new TextDecoder().decode(await this.readBytes(path));
-    },
-    exists(path) {
-      return Promise.resolve(path in files);
-    },
-  };
-}
+/**
+ * Files held in memory, keyed by path: read-only bytes an app already has, and a writable sink with
+ * the same atomic-write semantics as {@link localFiles} (see `memory.ts`).
+ */
+export { type MemoryFiles, memoryFiles } from "./memory.ts";

@@ -18,6 +18,22 @@ import { type BackendName, configureRuntime, loadOrt, type OrtModule, runtimeCon
 import { defaultNativeThreads, type NativeOrtModule } from "./ort_native.ts";
 import { createCopySession, probeNativeWebGpu } from "./probe_native.ts";
 
+/**
+ * One queue for every call into ORT's runtime (session creation, runs, release), across sessions:
+ * ORT Web keeps one wasm instance per process and its `run` saves and restores the wasm stack around
+ * awaits, so runs of two sessions that overlap corrupt each other (a Generator decoding while a
+ * Scorer scored crashed within a few calls, "tensor[3]" of undefined). Runs of one session were
+ * already sequential; this also keeps a live generator and an online tuner's sessions apart.
+ */
+let ortQueue: Promise<unknown> = Promise.resolve();
+
+/** Runs `fn` when every ORT call queued before it has finished (see {@link ortQueue}). */
+export function ortExclusive<T>(fn: () => Promise<T>): Promise<T> {
+  const next = ortQueue.then(fn);
+  ortQueue = next.catch(() => {});
+  return next;
+}
+
 /** ORT's tensor type. */
 export type OrtTensor = Ort.Tensor;
 
@@ -46,8 +62,8 @@ export class GraphSession {
   }
 
   /**
-   * Runs the graph. Calls are queued, never concurrent. Missing or unexpected feeds fail with
-   * their names before ORT sees them.
+   * Runs the graph. Calls are queued, never concurrent, also with other sessions' calls (see
+   * {@link ortExclusive}). Missing or unexpected feeds fail with their names before ORT sees them.
    */
   run(feeds: Record<string, OrtTensor>, fetches?: readonly string[]): Promise<Record<string, OrtTensor>> {
     if (this.#released) return Promise.reject(new Error("This session was released"));
@@ -61,9 +77,7 @@ export class GraphSession {
         new Error(`Unknown inputs: ${unknown.join(", ")} (the graph takes ${this.inputNames.join(", ")})`),
       );
     }
-    const next = this.#queue.then(() =>
-      fetches ? this.#session.run(feeds, fetches as string[]) : this.#session.run(feeds)
-    );
+    const next = ortExclusive(() => fetches ? this.#session.run(feeds, fetches as string[]) : this.#session.run(feeds));
     this.#queue = next.catch(() => {});
     return next as Promise<Record<string, OrtTensor>>;
   }
@@ -73,7 +87,7 @@ export class GraphSession {
     if (this.#released) return;
     this.#released = true;
     await this.#queue;
-    await this.#session.release();
+    await ortExclusive(() => this.#session.release());
   }
 }
 
@@ -142,7 +156,7 @@ export class Engine {
       for (const n of options.gpuOutputs) loc[n] = "gpu-buffer";
       opts.preferredOutputLocation = loc;
     }
-    const session = await withThreadShim(() => this.ort.InferenceSession.create(m.model, opts));
+    const session = await ortExclusive(() => withThreadShim(() => this.ort.InferenceSession.create(m.model, opts)));
     return new GraphSession(session);
   }
 

@@ -33,6 +33,18 @@ export interface TrainerState {
   metricsLines: number;
   /** Seconds spent training so far (for tokens/s and ETA across resumes). */
   elapsedSeconds: number;
+  /** An online tuner's own state (`src/train/online.ts`); absent in a trainer's checkpoint. */
+  online?: OnlineCheckpointState;
+}
+
+/** What an online tuner keeps beside the adapter and optimizer (`src/train/online.ts`). */
+export interface OnlineCheckpointState {
+  /** Examples of the feedback log trained on (the log's first `consumed` records). */
+  consumed: number;
+  /** Completions per reward group (null for pairs, or before the first group). */
+  k: number | null;
+  /** Reference log-probs of the replay buffer's examples: the `bufferRefs.length` records before `consumed`. */
+  bufferRefs: number[][];
 }
 
 /** A loaded checkpoint. */

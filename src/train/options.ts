@@ -31,11 +31,32 @@ import type { TrainBackendPreference } from "../runtime/backend.ts";
 import { LOSS_KINDS, type LossKind } from "./preference_graph.ts";
 import type { ProgressSink } from "./progress.ts";
 
+/** How the trainer forms batches (see the `order` option). */
+export type BatchOrder = "bucketed" | "sequential";
+/** Every {@link BatchOrder}. */
+export const BATCH_ORDERS: readonly BatchOrder[] = ["bucketed", "sequential"];
+
 /** The optimizers `optimizer` can name, each built from the resolved options. */
 export const OPTIMIZERS: { readonly [name in "adamw" | "sgd"]: (o: { weightDecay: number }) => Optimizer } = {
   adamw: (o) => adamw({ weightDecay: o.weightDecay }),
   sgd: (o) => sgd({ weightDecay: o.weightDecay }),
 };
+
+/** One preference record as a JSONL line holds it: `{"prompt","chosen","rejected"}`, a reward group, ... */
+export type DataRecord = Readonly<Record<string, unknown>>;
+
+/**
+ * Training data: a JSONL file's path, a list of records, or an iterable or async iterable of
+ * records (a stream, read to its end before training starts). Records are validated as the lines of
+ * a file are, and errors name the record's index (`data[3]: field "chosen": ...`).
+ */
+export type TrainData = string | readonly DataRecord[] | Iterable<DataRecord> | AsyncIterable<DataRecord>;
+
+const isTrainData = (v: unknown) =>
+  typeof v === "string" || Array.isArray(v) ||
+    (typeof v === "object" && v !== null && (Symbol.asyncIterator in v || Symbol.iterator in v))
+    ? null
+    : "must be a JSONL file path, a list of records, or an (async) iterable of records";
 
 const isModel = (v: unknown) =>
   typeof v === "string" || (typeof v === "object" && v !== null && "config" in v)
@@ -51,8 +72,8 @@ const isModel = (v: unknown) =>
 export type TrainOptionTable = {
   readonly model: OptionSpec<string | LoadedModel, "required">;
   readonly revision: OptionSpec<string, "default">;
-  readonly data: OptionSpec<string, "required">;
-  readonly out: OptionSpec<string, "required">;
+  readonly data: OptionSpec<TrainData, "required">;
+  readonly out: OptionSpec<string, "unset">;
   readonly loss: OptionSpec<LossKind, "default">;
   readonly beta: OptionSpec<number, "default">;
   readonly betaR: OptionSpec<number, "default">;
@@ -69,6 +90,7 @@ export type TrainOptionTable = {
   readonly schedule: OptionSpec<ScheduleKind, "default">;
   readonly warmupSteps: OptionSpec<number, "default">;
   readonly batchSize: OptionSpec<number, "default">;
+  readonly order: OptionSpec<BatchOrder, "default">;
   readonly gradAccum: OptionSpec<number, "default">;
   readonly maxGradNorm: OptionSpec<number, "default">;
   readonly epochs: OptionSpec<number, "default">;
@@ -78,6 +100,22 @@ export type TrainOptionTable = {
   readonly threads: OptionSpec<number, "unset">;
   readonly checkpointEvery: OptionSpec<number, "default">;
   readonly resume: OptionSpec<boolean, "default">;
+};
+
+const DATA_HELP = 'JSONL: pairs {"prompt","chosen","rejected"} or reward groups {"prompt","completions","rewards"}';
+const OUT_HELP = "output directory: adapter, metrics.jsonl, checkpoints/";
+
+/**
+ * `data` and `out` as the command line has them: a file and a directory, both required (the
+ * library's table also takes records for `data` and leaves `out` optional). Commands spread these
+ * over {@link TRAIN_OPTIONS}.
+ */
+export const TRAIN_FILE_OPTIONS: {
+  readonly data: OptionSpec<string, "required">;
+  readonly out: OptionSpec<string, "required">;
+} = {
+  data: text({ required: true, metavar: "FILE", help: DATA_HELP }),
+  out: text({ required: true, metavar: "DIR", help: OUT_HELP }),
 };
 
 /**
@@ -97,14 +135,22 @@ export const TRAIN_OPTIONS: TrainOptionTable = {
    * snapshot directory, named by commit) is, so `main` and the commit it points at resume alike.
    */
   revision: revisionOption(),
-  /** JSONL preference data: pairs for the `*-pref` losses, reward groups for `*-rw`. */
-  data: text({
+  /**
+   * Preference data: pairs for the `*-pref` losses, reward groups for `*-rw`. A JSONL file's path,
+   * or (library only) a list or (async) iterable of records in the same formats.
+   */
+  data: value<TrainData>({
     required: true,
     metavar: "FILE",
-    help: 'JSONL: pairs {"prompt","chosen","rejected"} or reward groups {"prompt","completions","rewards"}',
+    help: DATA_HELP,
+    check: isTrainData,
   }),
-  /** Output directory: the adapter, `metrics.jsonl`, `checkpoints/`. */
-  out: text({ required: true, metavar: "DIR", help: "output directory: adapter, metrics.jsonl, checkpoints/" }),
+  /**
+   * Output directory: the adapter, `metrics.jsonl`, `checkpoints/`. Unset (library only), nothing is
+   * written: the summary's `trained` holds the adapter and optimizer state in memory, and there are
+   * no checkpoints (so no `checkpointEvery` or `resume`).
+   */
+  out: text({ default: null, metavar: "DIR", help: OUT_HELP, fingerprint: false }),
   /** The preference loss. */
   loss: choice(LOSS_KINDS, { default: "exo-pref", help: "preference loss" }),
   /** β_π (TRL's `beta`). */
@@ -150,6 +196,16 @@ export const TRAIN_OPTIONS: TrainOptionTable = {
   warmupSteps: integer({ default: 0, min: 0, help: "linear warmup updates" }),
   /** Examples per micro-batch. */
   batchSize: integer({ default: 8, min: 1, help: "examples per micro-batch" }),
+  /**
+   * How examples form batches: `bucketed` shuffles each epoch and batches examples of similar
+   * length together (less padding); `sequential` takes them in the data's order, consecutive
+   * `batchSize` examples per batch, every epoch alike (the schedule of an online tuner fed the same
+   * data, `src/train/online.ts`).
+   */
+  order: choice(BATCH_ORDERS, {
+    default: "bucketed",
+    help: "batches: bucketed (shuffled, similar lengths together) or sequential (the data's order)",
+  }),
   /**
    * Micro-batches per optimizer update. An epoch's last update takes the micro-batches left over
    * (fewer than this), so every epoch sees every example once.

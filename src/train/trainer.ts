@@ -20,7 +20,7 @@ import {
   padPairs,
 } from "../data/batching.ts";
 import { encodeDataset, type EncodedGroup, type EncodedPair, type TruncationStats } from "../data/encode.ts";
-import { type Dataset, validateAll } from "../data/formats.ts";
+import type { Dataset } from "../data/formats.ts";
 import { DataError, type DataWarning } from "../data/jsonl.ts";
 import { type FileSink, type FileSource, joinPath, localFiles } from "../io/files.ts";
 import { initLoraAdapter, type LoraAdapter, validateAdapter, writeAdapter } from "../lora/adapter.ts";
@@ -48,7 +48,8 @@ import { ProgressReporter, type ProgressSink } from "./progress.ts";
 import { compileStep } from "./step.ts";
 import { activationBytes, shouldRecompute } from "./memory_plan.ts";
 import { halfDtypesFor } from "../models/half_dtypes.ts";
-import { type Batch, StepRunner } from "./step_runner.ts";
+import { type Batch, type OptimizerState, StepRunner } from "./step_runner.ts";
+import { readTrainData } from "./data_input.ts";
 // The ort-training engine (src/ort_training/): chosen only by `--backend ort-training`, never by auto.
 import {
   checkArtifactsDir,
@@ -60,10 +61,22 @@ import {
 
 export { type ResolvedTrainOptions, resolveTrainOptions, TRAIN_OPTIONS, type TrainOptions } from "./options.ts";
 
-/** What a run reports at the end (`--json` prints it). */
+/** The tuned adapter and optimizer state, in memory. */
+export interface TrainedState {
+  /** The adapter after the last update: for `Generator.setAdapter`, or `writeAdapter` to any sink. */
+  adapter: LoraAdapter;
+  /** The optimizer's update count and moments (what a checkpoint holds beside the adapter). */
+  optimizer: OptimizerState;
+}
+
+/** What a run reports at the end (`--json` prints it, without `trained`). */
 export interface TrainSummary {
-  out: string;
-  adapter: string;
+  /** The output directory, or null when the run wrote nothing (no `out`). */
+  out: string | null;
+  /** The directory of the written PEFT adapter (= `out`), or null. */
+  adapter: string | null;
+  /** The adapter and optimizer state in memory (with or without `out`). */
+  trained: TrainedState;
   backend: BackendName | typeof ORT_TRAINING_BACKEND;
   backendReason: string;
   loss: LossKind;
@@ -125,7 +138,8 @@ class DataKindError extends DataError {
   }
 }
 
-type Examples = { kind: "pairs"; items: EncodedPair[] } | { kind: "groups"; items: EncodedGroup[]; k: number };
+/** Encoded training examples: pairs, or reward groups of K completions. */
+export type Examples = { kind: "pairs"; items: EncodedPair[] } | { kind: "groups"; items: EncodedGroup[]; k: number };
 
 /** Everything checked and prepared before any output is written. */
 interface Prepared {
@@ -152,7 +166,11 @@ function fingerprintOf(o: ResolvedTrainOptions, model: LoadedModel, lora: LoraCo
 }
 
 /** The options whose values differ from a checkpoint's, named by `name`: ` (lr 0.005 then, 0.001 now)`. */
-function optionChanges(saved: Record<string, unknown> | undefined, now: Record<string, unknown>, name: Namer): string {
+export function optionChanges(
+  saved: Record<string, unknown> | undefined,
+  now: Record<string, unknown>,
+  name: Namer,
+): string {
   if (!saved) return "";
   const show = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
   const diffs = Object.keys(now).filter((k) => JSON.stringify(saved[k] ?? null) !== JSON.stringify(now[k]))
@@ -160,7 +178,7 @@ function optionChanges(saved: Record<string, unknown> | undefined, now: Record<s
   return diffs.length > 0 ? ` (${diffs.join("; ")})` : "";
 }
 
-function hash(s: string): string {
+export function hash(s: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
@@ -175,11 +193,17 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
   const model = typeof o.model === "string"
     ? await loadModel(o.model, files, { hub: { revision: o.revision } })
     : o.model;
-  const dataText = await files.readText(o.data);
+  if (o.out === null && (o.resume || o.checkpointEvery > 0)) {
+    throw new OptionError(
+      o.resume ? "resume" : "checkpointEvery",
+      (n) => `${n(o.resume ? "resume" : "checkpointEvery")} needs ${n("out")}: checkpoints are written there`,
+    );
+  }
+  // A file, a list of records or a stream: validated alike (src/train/data_input.ts).
+  const data = await readTrainData(o.data, files, { vocabSize: model.config.vocabSize });
   const wantKind = isRewardLoss(o.loss) ? "groups" : "pairs";
-  // Validate the text already read for the fingerprint, rather than reading the file again.
-  const ds: Dataset = validateAll(dataText, { file: o.data, vocabSize: model.config.vocabSize });
-  if (ds.kind !== wantKind) throw new DataKindError(o.data, o.loss, ds.kind);
+  const ds: Dataset = data.dataset;
+  if (ds.kind !== wantKind) throw new DataKindError(data.name, o.loss, ds.kind);
   const enc = encodeDataset(ds, model.tokenizer, {
     maxLength: model.config.maxPositions,
     vocabSize: model.config.vocabSize,
@@ -189,7 +213,7 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
   else if (enc.kind === "groups") {
     examples = { kind: "groups", items: enc.examples, k: enc.examples[0]?.completionIds.length ?? 0 };
   } else throw new Error(`unreachable: ${enc.kind}`);
-  if (examples.items.length === 0) throw new DataError({ file: o.data, line: null, field: null }, "no examples");
+  if (examples.items.length === 0) throw new DataError({ file: data.name, line: null, field: null }, "no examples");
 
   let adapter: LoraAdapter;
   if (o.initAdapter) {
@@ -210,9 +234,11 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
   if (o.backend === ORT_TRAINING_BACKEND && o.initAdapter && (await isArtifactsDir(o.initAdapter, files))) {
     await checkArtifactsDir(o.initAdapter, files, adapter);
   }
-  const fingerprint = fingerprintOf(o, model, adapter.config, dataText);
+  const fingerprint = fingerprintOf(o, model, adapter.config, data.key);
   let resume: Checkpoint | null = null;
-  if (!o.resume) {
+  if (o.out === null) {
+    // Nothing is written: no directory to check.
+  } else if (!o.resume) {
     // A fresh run beside an earlier run's checkpoints would have its own pruned away (names sort by
     // step) and block a later resume: refuse rather than mix two runs in one directory.
     const earlier = await latestCheckpoint(o.out, files);
@@ -280,7 +306,7 @@ function toFeeds(engine: Engine, padded: PaddedBatch, ref: Float32Array, rewards
 }
 
 /** Builds one micro-batch's feeds and its token count from example indices. */
-function makeBatch(engine: Engine, ex: Examples, refs: Float32Array[], idx: number[], maxLength: number): {
+export function makeBatch(engine: Engine, ex: Examples, refs: Float32Array[], idx: number[], maxLength: number): {
   feeds: Batch;
   tokens: number;
   lines: number[];
@@ -383,16 +409,22 @@ export class Trainer {
     const adapter = resume ? resume.adapter : this.#p.adapter;
     const state: TrainerState | null = resume ? resume.state : null;
     if (resume) this.#log(`resuming from ${resume.dir} (step ${resume.state.step})`);
-    await files.mkdir(o.out);
-    const metricsPath = joinPath(o.out, "metrics.jsonl");
-    await truncateLines(files, metricsPath, state ? state.metricsLines : 0);
+    // Without `out` nothing is written: no metrics file, no checkpoints, no adapter directory.
+    const out = o.out;
+    const metricsPath = out === null ? null : joinPath(out, "metrics.jsonl");
+    if (out !== null) await files.mkdir(out);
+    if (metricsPath !== null) await truncateLines(files, metricsPath, state ? state.metricsLines : 0);
     let metricsLines = state ? state.metricsLines : 0;
 
     const tRef = performance.now();
     const refs = await referenceLogps(engine, model, ex, o.logitTemperature);
     const referenceSeconds = (performance.now() - tRef) / 1000;
 
-    const sampler = new BatchSampler(ex.items.map((e) => exampleLength(e)), { batchSize: o.batchSize, seed: o.seed });
+    const sampler = new BatchSampler(ex.items.map((e) => exampleLength(e)), {
+      batchSize: o.batchSize,
+      seed: o.seed,
+      shuffle: o.order === "bucketed",
+    });
     // An epoch is cut into updates of gradAccum micro-batches, its last update taking the ones left
     // over: no update spans two epochs, and every epoch sees each example once.
     const updatesPerEpoch = Math.ceil(sampler.batchesPerEpoch / o.gradAccum);
@@ -473,12 +505,14 @@ export class Trainer {
     let interrupted = false;
     const reporter = this.#progress ? new ProgressReporter(this.#progress) : null;
     const startStep = runner.step;
+    let trained!: TrainedState;
 
     const checkpoint = async () => {
+      if (out === null) return;
       const st = await runner.exportState();
       const cur = await runner.getParams();
       const tensors = new Map([...adapter.tensors].map(([k, t]) => [k, { ...t, data: cur.get(k)! }]));
-      await saveCheckpoint(o.out, files, {
+      await saveCheckpoint(out, files, {
         state: {
           step: runner.step,
           cursor,
@@ -533,7 +567,7 @@ export class Trainer {
           "tokens/s": stepTokens / dt,
           step_seconds: dt,
         };
-        await files.appendText(metricsPath, JSON.stringify(row) + "\n");
+        if (metricsPath !== null) await files.appendText(metricsPath, JSON.stringify(row) + "\n");
         metricsLines++;
         reporter?.update({
           step: r.step,
@@ -550,15 +584,21 @@ export class Trainer {
       await checkpoint();
       const finalParams = await runner.getParams();
       const tensors = new Map([...adapter.tensors].map(([k, t]) => [k, { ...t, data: finalParams.get(k)! }]));
+      const st = await runner.exportState();
+      trained = {
+        adapter: { config: adapter.config, tensors },
+        optimizer: { step: runner.step, optimizer: optimizer.name, slots: st.slots },
+      };
       // Each file is replaced atomically (temp + rename) by the FileSink.
-      if (!interrupted) await writeAdapter(o.out, { config: adapter.config, tensors }, files);
+      if (!interrupted && out !== null) await writeAdapter(out, trained.adapter, files);
     } finally {
       reporter?.finish();
       await runner.release();
     }
     return {
-      out: o.out,
-      adapter: o.out,
+      out,
+      adapter: out,
+      trained,
       backend: choice.backend,
       backendReason: choice.reason,
       loss: o.loss,

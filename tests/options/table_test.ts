@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { flagMessage, helpText, parseFlags, UsageError } from "../../src/cli/flags.ts";
-import { parseTrainArgs } from "../../src/cli/train.ts";
+import { parseTrainArgs, TRAIN_FLAGS } from "../../src/cli/train.ts";
 import {
   describeError,
   fingerprintValues,
@@ -63,6 +63,7 @@ Deno.test("defaults: every option resolves to the documented default", () => {
     schedule: "linear",
     warmupSteps: 0,
     batchSize: 8,
+    order: "bucketed",
     gradAccum: 1,
     maxGradNorm: 1,
     epochs: 1,
@@ -107,6 +108,9 @@ const BAD: [keyof typeof TRAIN_OPTIONS, unknown, string][] = [
   ["rslora", "yes", "must be true or false, got yes"],
   ["model", 3, "must be a model directory or a loaded model, got 3"],
   ["revision", 3, "must be a string, got 3"],
+  ["order", "random", "must be one of bucketed, sequential, got random"],
+  ["data", 3, "must be a JSONL file path, a list of records, or an (async) iterable of records, got 3"],
+  ["out", 3, "must be a string, got 3"],
 ];
 
 Deno.test("a bad value is refused naming the option in the library and the flag on the CLI", () => {
@@ -118,7 +122,17 @@ Deno.test("a bad value is refused naming the option in the library and the flag 
     assert.equal(flagMessage(e, TRAIN_OPTIONS), `--${flagOf(TRAIN_OPTIONS, key)} ${reason}`);
     assert.ok(e instanceof RangeError, "option errors are RangeErrors (the CLI's exit code 2)");
   }
-  assert.throws(() => resolveTrainOptions({ model: "m", data: "d" } as TrainOptions), /^OptionError: out is required$/);
+  assert.throws(() => resolveTrainOptions({ model: "m" } as TrainOptions), /^OptionError: data is required$/);
+  // The library takes records (a list or a stream) for `data` and no `out`; the CLI's table does not.
+  const records = [{ prompt: "a", chosen: "b", rejected: "c" }];
+  assert.equal(resolveTrainOptions({ model: "m", data: records }).out, null);
+  assert.equal(resolveTrainOptions({ model: "m", data: records }).data, records);
+  async function* stream() {
+    yield* records;
+  }
+  assert.equal(resolveTrainOptions({ model: "m", data: stream() }).out, null);
+  assert.equal(TRAIN_FLAGS.out.presence, "required");
+  assert.equal(TRAIN_FLAGS.data.presence, "required");
 });
 
 Deno.test("flags come from the table: kebab-case names, typed values, negative numbers, lists", () => {
@@ -152,6 +166,9 @@ Deno.test("flags come from the table: kebab-case names, typed values, negative n
   const missing = thrown(() => parseTrainArgs(["--model", "m"]));
   assert.ok(missing instanceof UsageError);
   assert.equal(flagMessage(missing, TRAIN_OPTIONS), "--data is required");
+  const noOut = thrown(() => parseTrainArgs(["--model", "m", "--data", "d"]));
+  assert.ok(noOut instanceof UsageError, "--out stays required on the command line");
+  assert.equal(flagMessage(noOut, TRAIN_OPTIONS), "--out is required");
   assert.equal(parseTrainArgs(["--help"]).help, true, "--help needs no other flag");
 });
 
@@ -180,9 +197,9 @@ Deno.test("README documents every train flag with its default", async () => {
   const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
   const section = readme.slice(readme.indexOf("`train` options"), readme.indexOf("Outputs in `--out`"));
   assert.ok(section.length > 100, "the README's `train` options paragraph is missing");
-  for (const [key, s] of Object.entries(TRAIN_OPTIONS)) {
-    if (s.presence === "required") continue; // in the command line above the paragraph
-    const flag = `--${flagOf(TRAIN_OPTIONS, key)}`;
+  for (const [key, s] of Object.entries(TRAIN_FLAGS)) {
+    if (s.presence === "required" || key === "json" || key === "help") continue; // in the command line above
+    const flag = `--${flagOf(TRAIN_FLAGS, key)}`;
     assert.ok(section.includes(`\`${flag}`), `README does not document ${flag}`);
     if (s.presence === "default" && s.kind !== "boolean" && s.defaultText === undefined) {
       const at = section.indexOf(`\`${flag}`);
@@ -246,14 +263,18 @@ Deno.test("a small table of its own: required, unset and defaulted options; cust
 
 // Compile-time checks: TrainOptions and ResolvedTrainOptions are derived from the table.
 function _types(r: ResolvedTrainOptions): void {
-  // @ts-expect-error out is required
-  const _a: TrainOptions = { model: "m", data: "d" };
+  // @ts-expect-error data is required
+  const _a: TrainOptions = { model: "m" };
   // @ts-expect-error beta is a number
   const _b: TrainOptions = { ...BASE, beta: "0.1" };
   // @ts-expect-error not a loss
   const _c: TrainOptions = { ...BASE, loss: "ipo" };
   // @ts-expect-error loraAlpha has no default: it may be null
   const _d: number = r.loraAlpha;
+  // @ts-expect-error out is optional in the library: it may be null
+  const _g: string = r.out;
+  // @ts-expect-error data is a path or records
+  const _h: number = r.data;
   const _e: number = r.beta;
   const _f: "adamw" | "sgd" = r.optimizer;
 }
