@@ -26,8 +26,8 @@ Writes DIR/train_trl.py and DIR/trl_config.json: the run that \`train\` would ma
 DPOTrainer script (loss_type "exo_pair" for exo-pref, "sigmoid" for dpo-pref; same beta, epsilon,
 LoRA, learning rate and schedule, batch size, data file). Run it with
   accelerate launch DIR/train_trl.py --output-dir runs/trl [--max-steps N]
-Takes the options of \`deno task cli train --help\` (--backend, --resume and --checkpoint-every
-do not apply). exo-rw and dpo-rw have no TRL counterpart.`;
+Takes the options of \`deno task cli train --help\` (--backend, --resume, --checkpoint-every and
+--keep-checkpoints do not apply). exo-rw and dpo-rw have no TRL counterpart.`;
 
 function absolute(p: string): string {
   return p.startsWith("/") ? p : joinPath(process.cwd(), p);

@@ -46,6 +46,7 @@ const HELP = `Usage: deno task cli train --model DIR --data FILE --out DIR [opti
                         TrainingSession on wasm, never chosen by auto; --init-adapter may
                         then be an ORT training artifacts directory, whose model is trained)
   --checkpoint-every N  also checkpoint every N updates (default: only at the end / on Ctrl-C)
+  --keep-checkpoints N  checkpoints kept in --out/checkpoints, 0 = all (default 2)
   --resume              continue from the newest checkpoint in --out
   --json                print one JSON summary object on stdout at the end`;
 
@@ -107,6 +108,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions & { json: boolean; 
       seed: { type: "string" },
       backend: { type: "string" },
       "checkpoint-every": { type: "string" },
+      "keep-checkpoints": { type: "string" },
       resume: { type: "boolean" },
       json: { type: "boolean" },
       help: { type: "boolean" },
@@ -144,6 +146,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions & { json: boolean; 
     seed: num("seed", values.seed),
     backend: values.backend as BackendPreference | undefined,
     checkpointEvery: num("checkpoint-every", values["checkpoint-every"]),
+    keepCheckpoints: num("keep-checkpoints", values["keep-checkpoints"]),
     resume: values.resume,
     json: values.json ?? false,
     help: false,

@@ -94,6 +94,11 @@ export interface TrainOptions {
   backend?: BackendPreference | typeof ORT_TRAINING_BACKEND;
   /** Write a checkpoint every N updates (0: only at the end and on interruption). Default 0. */
   checkpointEvery?: number;
+  /**
+   * Checkpoints kept in `out/checkpoints` (older ones are removed); 0 keeps every one, e.g. to
+   * evaluate the adapter along training. Default 2.
+   */
+  keepCheckpoints?: number;
   /** Continue from the newest checkpoint in `out/checkpoints`. */
   resume?: boolean;
   /** File access (default: local files). */
@@ -189,6 +194,7 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
     seed: o.seed ?? 0,
     backend: o.backend ?? "auto",
     checkpointEvery: o.checkpointEvery ?? 0,
+    keepCheckpoints: o.keepCheckpoints ?? 2,
     resume: o.resume ?? false,
   };
   if (!LOSS_KINDS.includes(r.loss)) {
@@ -212,6 +218,7 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
     ["--epochs", r.epochs, 1],
     ["--warmup-steps", r.warmupSteps, 0],
     ["--checkpoint-every", r.checkpointEvery, 0],
+    ["--keep-checkpoints", r.keepCheckpoints, 0],
   ];
   if (r.maxSteps !== null) ints.push(["--max-steps", r.maxSteps, 1]);
   for (const [k, v, lo] of ints) {
@@ -574,7 +581,7 @@ export class Trainer {
         state: { step: runner.step, cursor, rng: rng.state(), fingerprint, metricsLines, elapsedSeconds: elapsed },
         adapter: { config: adapter.config, tensors },
         optimizer: st.slots,
-      });
+      }, o.keepCheckpoints === 0 ? Infinity : o.keepCheckpoints);
     };
 
     try {
