@@ -37,6 +37,9 @@ results.md and frontier.svg. Rerun the same command with the same --out to conti
                           on stdin and printing one number per line (default: VADER compound of
                           prompt + completion, the bundled data's oracle)
   --no-figure             skip frontier.svg (no vega / vega-lite needed)
+  --shard i/n             run every n-th run of the grid from the i-th (processes sharing --out;
+                          2 shards use both cores with the single-threaded wasm engine); then run
+                          once without --shard to write the results
   --json                  print results.json on stdout instead of the report
 
 Data (default: the bundled review model and data):
@@ -89,6 +92,7 @@ export function parseExperimentArgs(argv: string[]) {
       backend: { type: "string" },
       "oracle-cmd": { type: "string" },
       "no-figure": { type: "boolean" },
+      shard: { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean" },
       model: { type: "string" },
@@ -132,6 +136,14 @@ export function parseExperimentArgs(argv: string[]) {
     budget.seeds = Array.from({ length: n }, (_, i) => i);
     changed = true;
   }
+  let shard: { index: number; count: number } | undefined;
+  if (values.shard !== undefined) {
+    const m = /^(\d+)\/(\d+)$/.exec(values.shard);
+    if (!m || !(Number(m[1]) >= 1 && Number(m[1]) <= Number(m[2]))) {
+      throw new RangeError(`--shard must be i/n with 1 <= i <= n, got ${JSON.stringify(values.shard)}`);
+    }
+    shard = { index: Number(m[1]), count: Number(m[2]) };
+  }
   if (changed) budget.name = `${preset.name} (modified)`;
   return {
     budget,
@@ -139,6 +151,7 @@ export function parseExperimentArgs(argv: string[]) {
     plan: values.plan ?? false,
     json: values.json ?? false,
     figure: !(values["no-figure"] ?? false),
+    shard,
     out: values.out ?? `runs/experiment-${values.quick ? "quick-" : ""}${stamp()}`,
     backend: (values.backend ?? "auto") as BackendPreference,
     oracleCmd: values["oracle-cmd"],
@@ -191,7 +204,9 @@ export async function run(argv: string[]): Promise<number> {
       files: localFiles(),
       log: say,
       signal: controller.signal,
+      shard: args.shard,
     });
+    if (!("version" in results)) return 0; // a shard: its runs are on disk
     if (args.json) console.log(JSON.stringify(results));
     else {
       console.log(reportMarkdown(results));

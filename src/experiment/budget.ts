@@ -78,7 +78,7 @@ export const FULL: Budget = {
   betas: [0.05, 0.1, 0.5],
   seeds: [0, 1],
   steps: 80,
-  evalAt: [10, 20, 40, 80],
+  evalAt: [20, 40, 60, 80],
   sequencesPerUpdate: 16,
   lr: 1e-3,
   warmupSteps: 10,

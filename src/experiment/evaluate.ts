@@ -24,6 +24,8 @@ import { clusteredMeanSe, type Estimate } from "./stats.ts";
 export interface PolicySample {
   prompt: number;
   text: string;
+  /** The sampled ids (EOS included when it ended the sequence): what both log-probs are of. */
+  tokenIds: number[];
   tokens: number;
   finish: "eos" | "length" | "stop";
   logpPolicy: number;
@@ -96,6 +98,7 @@ export async function sampleAndScore(
       samples.push({
         prompt: start + s.prompt,
         text: s.text,
+        tokenIds: s.tokenIds,
         tokens: s.tokenIds.length,
         finish: s.finishReason,
         logpPolicy: s.logprob!,

@@ -53,6 +53,19 @@ export interface ExperimentOptions {
   log?: (line: string) => void;
   /** Stops at the next training update or checkpoint evaluation; rerun to continue. */
   signal?: AbortSignal;
+  /**
+   * Run only every `count`-th run of the grid, starting at `index` (1-based): several processes (or
+   * machines) share one `out`, and a last call without `shard` reads everything back and writes
+   * the results. Shard 1 also samples Best-of-N. With single-threaded engines (wasm), two shards use
+   * both cores of a 2-core machine.
+   */
+  shard?: { index: number; count: number };
+}
+
+/** What a shard returns: its runs are on disk, the results are not written yet. */
+export interface ShardDone {
+  shard: { index: number; count: number };
+  runs: number;
 }
 
 /** `out` holds an experiment made with other options. */
@@ -74,7 +87,14 @@ export class ExperimentInterrupted extends Error {
 const EXPERIMENT_FILE = "experiment.json";
 
 /** Runs (or resumes) an experiment; returns what `results.json` holds. */
-export async function runExperiment(o: ExperimentOptions): Promise<ExperimentResults> {
+export async function runExperiment(o: ExperimentOptions & { shard?: undefined }): Promise<ExperimentResults>;
+/** Runs one shard of an experiment's grid (see {@link ExperimentOptions.shard}). */
+export async function runExperiment(o: ExperimentOptions): Promise<ExperimentResults | ShardDone>;
+export async function runExperiment(o: ExperimentOptions): Promise<ExperimentResults | ShardDone> {
+  const shard = o.shard;
+  if (shard && !(Number.isInteger(shard.count) && shard.count >= 1 && shard.index >= 1 && shard.index <= shard.count)) {
+    throw new RangeError(`--shard must be i/n with 1 <= i <= n, got ${shard.index}/${shard.count}`);
+  }
   const t0 = performance.now(), cpu0 = process.cpuUsage();
   const files = o.files ?? localFiles();
   const log = o.log ?? (() => {});
@@ -124,13 +144,13 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   const seconds = { train: 0, evaluate: 0, bestOfN: 0 };
   try {
     const tb = performance.now();
-    const bon = await bestOfNStage(gen, o.oracle, prompts, b, o.out, files, log);
+    const bon = !shard || shard.index === 1 ? await bestOfNStage(gen, o.oracle, prompts, b, o.out, files, log) : [];
     seconds.bestOfN += (performance.now() - tb) / 1000;
-    const sftReward = bon.find((p) => p.n === 1)!.reward;
 
     const runs: RunResult[] = [];
     const grid = expandGrid(b.methods, b.betas, b.seeds);
     for (const [i, spec] of grid.entries()) {
+      if (shard && i % shard.count !== shard.index - 1) continue;
       if (o.signal?.aborted) throw new ExperimentInterrupted();
       const tag = `[${i + 1}/${grid.length}] ${METHODS[spec.method].label} β=${spec.beta} seed ${spec.seed}`;
       const tt = performance.now();
@@ -148,6 +168,11 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
       runs.push({ ...spec, train, checkpoints });
     }
 
+    if (shard) {
+      log(`shard ${shard.index}/${shard.count} done (${runs.length} runs): run without --shard to write the results`);
+      return { shard, runs: runs.length };
+    }
+    const sftReward = bon.find((p) => p.n === 1)!.reward;
     const cpu = process.cpuUsage(cpu0);
     const results: ExperimentResults = {
       version: 1,
