@@ -37,6 +37,7 @@ results.md and frontier.svg. Rerun the same command with the same --out to conti
                           on stdin and printing one number per line (default: VADER compound of
                           prompt + completion, the bundled data's oracle)
   --no-figure             skip frontier.svg (no vega / vega-lite needed)
+  --partial               train nothing: write the results of the runs finished so far
   --shard i/n             run every n-th run of the grid from the i-th (processes sharing --out;
                           2 shards use both cores with the single-threaded wasm engine); then run
                           once without --shard to write the results
@@ -93,6 +94,7 @@ export function parseExperimentArgs(argv: string[]) {
       "oracle-cmd": { type: "string" },
       "no-figure": { type: "boolean" },
       shard: { type: "string" },
+      partial: { type: "boolean" },
       json: { type: "boolean" },
       help: { type: "boolean" },
       model: { type: "string" },
@@ -152,6 +154,7 @@ export function parseExperimentArgs(argv: string[]) {
     json: values.json ?? false,
     figure: !(values["no-figure"] ?? false),
     shard,
+    partial: values.partial ?? false,
     out: values.out ?? `runs/experiment-${values.quick ? "quick-" : ""}${stamp()}`,
     backend: (values.backend ?? "auto") as BackendPreference,
     oracleCmd: values["oracle-cmd"],
@@ -205,6 +208,7 @@ export async function run(argv: string[]): Promise<number> {
       log: say,
       signal: controller.signal,
       shard: args.shard,
+      partial: args.partial,
     });
     if (!("version" in results)) return 0; // a shard: its runs are on disk
     if (args.json) console.log(JSON.stringify(results));

@@ -138,14 +138,16 @@ export function rewardAtBudgets(
   seeds: readonly number[],
   sftReward: number,
   budgets: readonly number[],
-): { method: MethodId; atKl: (Estimate | null)[]; maxKl: number }[] {
+): { method: MethodId; atKl: Estimate[]; maxKl: number }[] {
   const methods = [...new Set(runs.map((r) => r.method))];
   return methods.map((m) => {
-    const fronts = seeds.map((s) => paretoFront(methodPoints(runs, m, s, sftReward)));
+    // Only the seeds this method has runs of (all of them, unless the results are partial).
+    const ran = seeds.filter((s) => runs.some((r) => r.method === m && r.seed === s));
+    const fronts = ran.map((s) => paretoFront(methodPoints(runs, m, s, sftReward)));
     return {
       method: m,
       atKl: budgets.map((k) => meanSe(fronts.map((f) => frontierAt(f, k)))),
-      maxKl: meanSe(seeds.map((s) => maxKl(methodPoints(runs, m, s, sftReward)))).mean,
+      maxKl: meanSe(ran.map((s) => maxKl(methodPoints(runs, m, s, sftReward)))).mean,
     };
   });
 }

@@ -28,6 +28,8 @@ export interface ExperimentResults {
   sft: Estimate;
   bestOfN: BestOfNPoint[];
   runs: RunResult[];
+  /** Set when the results hold only the runs finished so far (`--partial`). */
+  partial?: { runs: number; of: number };
   comparisons: ComparisonResult[];
   timings: {
     seconds: number;
@@ -52,6 +54,7 @@ export function reportMarkdown(r: ExperimentResults): string {
     `## Outcome (${r.budget.name}: ${seeds} seed${
       seeds === 1 ? "" : "s"
     }, ${r.runs.length} runs, backend ${r.backend})`,
+    ...(r.partial ? ["", `**Partial: ${r.partial.runs} of the grid's ${r.partial.of} runs were finished.**`] : []),
     "",
     "Mean frontier gap = the average, over the KL range both methods reach, of the difference between their best rewards at each KL (reward units; computed per seed, mean ± standard error over seeds).",
     "",

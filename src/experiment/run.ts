@@ -60,6 +60,12 @@ export interface ExperimentOptions {
    * both cores of a 2-core machine.
    */
   shard?: { index: number; count: number };
+  /**
+   * Train and evaluate nothing: write the results of the runs finished so far (Best-of-N must be
+   * done), to look at an experiment in progress or one stopped early. The results say how many runs
+   * of the grid they hold.
+   */
+  partial?: boolean;
 }
 
 /** What a shard returns: its runs are on disk, the results are not written yet. */
@@ -144,13 +150,22 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   const seconds = { train: 0, evaluate: 0, bestOfN: 0 };
   try {
     const tb = performance.now();
-    const bon = !shard || shard.index === 1 ? await bestOfNStage(gen, o.oracle, prompts, b, o.out, files, log) : [];
+    const bon = o.partial
+      ? await savedBestOfN(o.out, b, files)
+      : !shard || shard.index === 1
+      ? await bestOfNStage(gen, o.oracle, prompts, b, o.out, files, log)
+      : [];
     seconds.bestOfN += (performance.now() - tb) / 1000;
 
     const runs: RunResult[] = [];
     const grid = expandGrid(b.methods, b.betas, b.seeds);
     for (const [i, spec] of grid.entries()) {
       if (shard && i % shard.count !== shard.index - 1) continue;
+      if (o.partial) {
+        const done = await finishedRun(spec, b, o.out, files);
+        if (done) runs.push(done);
+        continue;
+      }
       if (o.signal?.aborted) throw new ExperimentInterrupted();
       const tag = `[${i + 1}/${grid.length}] ${METHODS[spec.method].label} β=${spec.beta} seed ${spec.seed}`;
       const tt = performance.now();
@@ -172,6 +187,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
       log(`shard ${shard.index}/${shard.count} done (${runs.length} runs): run without --shard to write the results`);
       return { shard, runs: runs.length };
     }
+    if (bon.length === 0) throw new Error(`${o.out}: Best-of-N is not done yet (best_of_n.json): nothing to report`);
     const sftReward = bon.find((p) => p.n === 1)!.reward;
     const cpu = process.cpuUsage(cpu0);
     const results: ExperimentResults = {
@@ -184,6 +200,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
       sft: sftReward,
       bestOfN: bon,
       runs,
+      ...(runs.length < grid.length ? { partial: { runs: runs.length, of: grid.length } } : {}),
       comparisons: compare(runs, b.seeds, sftReward.mean),
       timings: {
         seconds: (performance.now() - t0) / 1000,
@@ -243,6 +260,29 @@ async function bestOfNStage(
     await files.writeText(path, JSON.stringify({ rewardsByPrompt, seconds, samples: samples.slice(0, 64) }) + "\n");
   }
   return bestOfN(saved.rewardsByPrompt, b.bonN);
+}
+
+/** Best-of-N as saved, or none. */
+async function savedBestOfN(out: string, b: Budget, files: FileSource): Promise<BestOfNPoint[]> {
+  const saved = await readJson<{ rewardsByPrompt: number[][] }>(joinPath(out, "best_of_n.json"), files);
+  return saved ? bestOfN(saved.rewardsByPrompt, b.bonN) : [];
+}
+
+/** A run whose training and every evaluation are on disk, or null. */
+async function finishedRun(spec: RunSpec, b: Budget, out: string, files: FileSource): Promise<RunResult | null> {
+  const dir = joinPath(out, spec.dir);
+  const train = await readJson<RunResult["train"]>(joinPath(dir, "train_summary.json"), files);
+  if (!train) return null;
+  const checkpoints: RunResult["checkpoints"] = [];
+  for (const step of evalSteps(b)) {
+    const saved = await readJson<{ eval: RunResult["checkpoints"][number] }>(
+      joinPath(dir, "eval", `${checkpointName(step)}.json`),
+      files,
+    );
+    if (!saved) return null;
+    checkpoints.push(saved.eval);
+  }
+  return { ...spec, train, checkpoints };
 }
 
 /** Trains one run (or reads back its summary), keeping a checkpoint at every evaluated step. */

@@ -11,13 +11,14 @@ Deno.test("budgets: presets valid, bad values named by their option", () => {
   assert.deepEqual(FULL.bonN, [1, 2, 4, 8, 16]);
   assert.equal(checkpointEvery(FULL), 20);
   assert.equal(checkpointEvery({ ...FULL, evalAt: [6, 9, 12], steps: 12 }), 3);
-  assert.equal(examplesUsed(FULL, 2), FULL.steps * 8);
-  assert.equal(examplesUsed(FULL, 4), FULL.steps * 4);
+  assert.equal(examplesUsed(FULL, 2), (FULL.steps * FULL.sequencesPerUpdate) / 2);
+  assert.equal(examplesUsed(FULL, 4), (FULL.steps * FULL.sequencesPerUpdate) / 4);
   assert.equal(examplesUsed({ ...FULL, trainExamples: 100 }, 4), 100);
   const bad: [Partial<typeof FULL>, RegExp][] = [
-    [{ evalAt: [10, 5, 80] }, /--eval-at must be increasing/],
-    [{ evalAt: [10, 20] }, /ending at --steps 80/],
+    [{ evalAt: [10, 5, 60] }, /--eval-at must be increasing/],
+    [{ evalAt: [10, 20] }, /ending at --steps 60/],
     [{ sequencesPerUpdate: 6 }, /not a multiple of exo-rw-k4's K = 4/],
+    [{ steps: 0 }, /--steps must be an integer >= 1/],
     [{ betas: [0.1, 0.1] }, /--betas has a repeated value/],
     [{ betas: [-1] }, /--betas must be positive/],
     [{ bonN: [1, 32] }, /Best-of-N sizes must be integers in \[1, --bon-samples = 16\]/],
@@ -50,7 +51,7 @@ Deno.test("experiment CLI options build the budget", () => {
   const a = parseExperimentArgs(["--betas", "0.1,0.2,0.4", "--seeds", "3", "--steps", "40", "--methods", "exo-pref"]);
   assert.deepEqual(a.budget.betas, [0.1, 0.2, 0.4]);
   assert.deepEqual(a.budget.seeds, [0, 1, 2]);
-  assert.deepEqual(a.budget.evalAt, [10, 20, 30, 40]); // the preset's points scaled to 40 steps
+  assert.deepEqual(a.budget.evalAt, [13, 27, 40]); // the preset's points (20, 40, 60 of 60) scaled to 40 steps
   assert.equal(a.budget.name, "full (modified)");
   assert.throws(() => parseExperimentArgs(["--steps", "x"]), /--steps must be a number/);
   assert.throws(() => parseExperimentArgs(["--seeds", "0"]), /--seeds must be an integer >= 1/);

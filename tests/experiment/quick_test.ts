@@ -89,6 +89,13 @@ Deno.test("experiment --quick: the pipeline end to end and its files; a rerun re
     assert.deepEqual({ ...res2, finishedAt: 0, timings: 0 }, { ...res, finishedAt: 0, timings: 0 });
     assert.doesNotMatch(again.stderr, /trained \d+ updates/);
 
+    // --partial trains nothing and reports the finished runs: all of them here, so no "partial" mark.
+    const partial = await experiment([...args, "--partial"]);
+    assert.equal(partial.code, 0, partial.stderr);
+    const res3 = JSON.parse(partial.stdout) as ExperimentResults;
+    assert.equal(res3.partial, undefined);
+    assert.deepEqual(res3.runs, res.runs);
+
     const other = await experiment(["--quick", "--backend", "wasm", "--out", out, "--betas", "0.2"]);
     assert.equal(other.code, 2);
     assert.match(other.stderr, /holds an experiment made with other settings/);

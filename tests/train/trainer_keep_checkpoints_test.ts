@@ -9,7 +9,7 @@ import { loadCheckpoint } from "../../src/train/checkpoint.ts";
 import { train } from "../../src/train/trainer.ts";
 import { FX, runTrainCli, writePairs } from "./_trainer_support.ts";
 
-const names = async (dir: string) => [...Deno.readDirSync(`${dir}/checkpoints`)].map((e) => e.name).sort();
+const names = (dir: string) => [...Deno.readDirSync(`${dir}/checkpoints`)].map((e) => e.name).sort();
 
 Deno.test("keepCheckpoints: 2 by default, 0 keeps every checkpoint with its own adapter", async () => {
   const dir = await Deno.makeTempDir({ prefix: "keep-ckpt-" });
@@ -26,10 +26,10 @@ Deno.test("keepCheckpoints: 2 by default, 0 keeps every checkpoint with its own 
       backend: "wasm" as const,
     };
     await train({ ...base, out: `${dir}/default` });
-    assert.deepEqual(await names(`${dir}/default`), ["step-000003", "step-000004"]);
+    assert.deepEqual(names(`${dir}/default`), ["step-000003", "step-000004"]);
 
     await train({ ...base, out: `${dir}/all`, keepCheckpoints: 0 });
-    const all = await names(`${dir}/all`);
+    const all = names(`${dir}/all`);
     assert.deepEqual(all, ["step-000001", "step-000002", "step-000003", "step-000004"]);
     const files = localFiles();
     const ckpts = await Promise.all(all.map((n) => loadCheckpoint(`${dir}/all/checkpoints/${n}`, files)));
@@ -42,7 +42,16 @@ Deno.test("keepCheckpoints: 2 by default, 0 keeps every checkpoint with its own 
       assert.ok(a.some((x, j) => x !== b[j]), `steps ${i} and ${i + 1} hold the same ${key}`);
     }
 
-    const r = await runTrainCli(["--model", base.model, "--data", data, "--out", `${dir}/cli`, "--keep-checkpoints", "-1"]);
+    const r = await runTrainCli([
+      "--model",
+      base.model,
+      "--data",
+      data,
+      "--out",
+      `${dir}/cli`,
+      "--keep-checkpoints",
+      "-1",
+    ]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--keep-checkpoints must be an integer >= 0, got -1/);
   } finally {
