@@ -37,7 +37,7 @@ results.md and frontier.svg. Rerun the same command with the same --out to conti
                           on stdin and printing one number per line (default: VADER compound of
                           prompt + completion, the bundled data's oracle)
   --no-figure             skip frontier.svg (no vega / vega-lite needed)
-  --partial               train nothing: write the results of the runs finished so far
+  --partial               train nothing: write the results of the seeds whose runs are all finished
   --shard i/n             run every n-th run of the grid from the i-th (processes sharing --out;
                           2 shards use both cores with the single-threaded wasm engine); then run
                           once without --shard to write the results

@@ -29,7 +29,7 @@ export interface ExperimentResults {
   bestOfN: BestOfNPoint[];
   runs: RunResult[];
   /** Set when the results hold only the runs finished so far (`--partial`). */
-  partial?: { runs: number; of: number };
+  partial?: { runs: number; of: number; seeds: number[] };
   comparisons: ComparisonResult[];
   timings: {
     seconds: number;
@@ -46,15 +46,24 @@ const pm = (e: Estimate | null, d = 3) => e ? `${e.mean.toFixed(d)} ± ${e.se.to
 /** The markdown report: outcome, tables, budget and timings. */
 export function reportMarkdown(r: ExperimentResults): string {
   const b = r.budget;
-  const seeds = b.seeds.length;
+  // The seeds the results hold (all of the budget's, unless they are partial).
+  const seedList = [...new Set(r.runs.map((x) => x.seed))];
+  const seeds = seedList.length;
   const budgets = klBudgets(r.runs);
-  const atKl = rewardAtBudgets(r.runs, b.seeds, r.sft.mean, budgets);
+  const atKl = rewardAtBudgets(r.runs, seedList, r.sft.mean, budgets);
   const lines: string[] = [];
   lines.push(
     `## Outcome (${r.budget.name}: ${seeds} seed${
       seeds === 1 ? "" : "s"
     }, ${r.runs.length} runs, backend ${r.backend})`,
-    ...(r.partial ? ["", `**Partial: ${r.partial.runs} of the grid's ${r.partial.of} runs were finished.**`] : []),
+    ...(r.partial
+      ? [
+        "",
+        `**Partial: the ${r.partial.runs} runs of the seeds finished (${
+          r.partial.seeds.join(", ")
+        }) of the grid's ${r.partial.of}.**`,
+      ]
+      : []),
     "",
     "Mean frontier gap = the average, over the KL range both methods reach, of the difference between their best rewards at each KL (reward units; computed per seed, mean ± standard error over seeds).",
     "",
@@ -143,7 +152,9 @@ export async function writeReport(r: ExperimentResults, out: string, files: File
   const spec = frontierSpec(
     plotPoints(r.runs, r.bestOfN, r.sft),
     "Reward vs KL from the SFT model",
-    `${r.model.split("/").at(-1)}, oracle ${r.oracle}, ${r.budget.seeds.length} seed(s), held-out prompts; ±1 SE`,
+    `${r.model.split("/").at(-1)}, oracle ${r.oracle}, ${
+      new Set(r.runs.map((x) => x.seed)).size
+    } seed(s), held-out prompts; ±1 SE`,
   );
   await files.writeText(joinPath(out, "frontier.vl.json"), JSON.stringify(spec, null, 2) + "\n");
   if (figure) await files.writeText(joinPath(out, "frontier.svg"), await renderSvg(spec));

@@ -61,9 +61,9 @@ export interface ExperimentOptions {
    */
   shard?: { index: number; count: number };
   /**
-   * Train and evaluate nothing: write the results of the runs finished so far (Best-of-N must be
-   * done), to look at an experiment in progress or one stopped early. The results say how many runs
-   * of the grid they hold.
+   * Train and evaluate nothing: write the results of the seeds whose runs are all finished
+   * (Best-of-N must be done), to look at an experiment in progress or one stopped early. The results
+   * say which seeds and how many runs of the grid they hold.
    */
   partial?: boolean;
 }
@@ -187,6 +187,14 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
       log(`shard ${shard.index}/${shard.count} done (${runs.length} runs): run without --shard to write the results`);
       return { shard, runs: runs.length };
     }
+    if (o.partial) {
+      // Only whole seeds: a seed with some runs missing would compare methods on different β.
+      const whole = b.seeds.filter((seed) =>
+        runs.filter((r) => r.seed === seed).length === grid.length / b.seeds.length
+      );
+      runs.splice(0, runs.length, ...runs.filter((r) => whole.includes(r.seed)));
+      if (runs.length === 0) throw new Error(`${o.out}: no seed has all its runs finished yet: nothing to report`);
+    }
     if (bon.length === 0) throw new Error(`${o.out}: Best-of-N is not done yet (best_of_n.json): nothing to report`);
     const sftReward = bon.find((p) => p.n === 1)!.reward;
     const cpu = process.cpuUsage(cpu0);
@@ -200,8 +208,10 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
       sft: sftReward,
       bestOfN: bon,
       runs,
-      ...(runs.length < grid.length ? { partial: { runs: runs.length, of: grid.length } } : {}),
-      comparisons: compare(runs, b.seeds, sftReward.mean),
+      ...(runs.length < grid.length
+        ? { partial: { runs: runs.length, of: grid.length, seeds: [...new Set(runs.map((r) => r.seed))] } }
+        : {}),
+      comparisons: compare(runs, [...new Set(runs.map((r) => r.seed))], sftReward.mean),
       timings: {
         seconds: (performance.now() - t0) / 1000,
         cpuSeconds: (cpu.user + cpu.system) / 1e6,
