@@ -17,12 +17,15 @@
 // Training
 export {
   NonFiniteLossError,
+  type ResolvedTrainOptions,
   resolveTrainOptions,
   train,
+  TRAIN_OPTIONS,
   Trainer,
   type TrainOptions,
   type TrainSummary,
 } from "./src/train/trainer.ts";
+export { describeError, type Namer, OptionError, type OptionSpec } from "./src/options/table.ts";
 export { isRewardLoss, LOSS_KINDS, type LossKind } from "./src/train/preference_graph.ts";
 export { evaluatePairs, type PairEvaluation, scorePairs } from "./src/train/evaluate.ts";
 export { type Checkpoint, latestCheckpoint, loadCheckpoint, type TrainerState } from "./src/train/checkpoint.ts";
@@ -163,7 +166,15 @@ export {
 } from "./src/data/batching.ts";
 
 // Runtime and graphs
-export { type BackendChoice, type BackendPreference, probeWebGpu, resolveBackend } from "./src/runtime/backend.ts";
+export {
+  BACKEND_PREFERENCES,
+  type BackendChoice,
+  type BackendPreference,
+  probeWebGpu,
+  resolveBackend,
+  RUNTIME_BACKEND_PREFERENCES,
+  type TrainBackendPreference,
+} from "./src/runtime/backend.ts";
 export { type BackendName, configureRuntime, ORT_VERSION, type RuntimeConfig } from "./src/runtime/ort.ts";
 export {
   Engine,
@@ -178,4 +189,5 @@ export * as ops from "./src/onnx/ops.ts";
 export { type SerializedModel, serializeModel, type SerializeOptions } from "./src/onnx/serialize.ts";
 export type { DType } from "./src/onnx/dtype.ts";
 export { type FileSink, type FileSource, localFiles, memoryFiles, urlFiles } from "./src/io/files.ts";
+export { opfsFiles } from "./src/io/opfs.ts";
 export { Rng, type RngState } from "./src/util/rng.ts";

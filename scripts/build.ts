@@ -9,6 +9,7 @@
  *    package ships JavaScript.
  * 2. `dist/exo-tune.js`: one ESM bundle of `mod.ts` made by esbuild (for browsers and Bun), with ONNX
  *    Runtime Web's `.wasm` files staged beside it (see wasm/README.md).
+ * 3. `dist/web/`: the tuning page built from that bundle (scripts/build_web.ts; `deno task serve`).
  *
  * @module
  */
@@ -17,6 +18,7 @@ import * as esbuild from "esbuild";
 import { chmod, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stageOrtWasm } from "../wasm/stage.ts";
+import { buildWeb } from "./build_web.ts";
 
 /** Every file under `dir`, recursively. */
 async function* walkFiles(dir: string): AsyncGenerator<string> {
@@ -64,7 +66,7 @@ const result = await esbuild.build({
   platform: "neutral",
   target: "es2022",
   mainFields: ["module", "main"],
-  conditions: ["import", "default"],
+  conditions: ["onnxruntime-web-use-extern-wasm", "import", "default"],
   outfile: `${outDir}/exo-tune.js`,
   // node: builtins are only reached on the local-file paths (Deno, Bun, Node), never in browsers;
   // onnxruntime-node (a native engine, optional) cannot run in a browser and is imported lazily.
@@ -79,4 +81,8 @@ const result = await esbuild.build({
 const staged = await stageOrtWasm("node_modules/onnxruntime-web/dist", outDir);
 const bytes = Object.values(result.metafile.outputs).reduce((a, o) => a + o.bytes, 0);
 console.log(`dist/exo-tune.js written (${(bytes / 1e6).toFixed(1)} MB with map); staged ${staged.length} ORT files`);
+
+// 3. The tuning page.
+await buildWeb(outDir);
+console.log("dist/web/ written (the tuning page; `deno task serve` serves it)");
 await esbuild.stop();

@@ -8,7 +8,6 @@
  */
 
 import process from "node:process";
-import { parseArgs } from "node:util";
 import { encodeDataset, type EncodedPair } from "../data/encode.ts";
 import { readDataset } from "../data/formats.ts";
 import { localFiles } from "../io/files.ts";
@@ -19,12 +18,15 @@ import { sampleAndScore, summarize } from "../experiment/evaluate.ts";
 import { type Oracle, vaderOracle } from "../experiment/oracle.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { Scorer } from "../models/score.ts";
-import { type BackendPreference, resolveBackend } from "../runtime/backend.ts";
+import { flag, integer, text } from "../options/table.ts";
+import { resolveBackend } from "../runtime/backend.ts";
+import { backendOption } from "../options/common.ts";
 import { Engine } from "../runtime/session.ts";
 import { evaluatePairs, type PairEvaluation, scorePairs } from "../train/evaluate.ts";
-import { Trainer } from "../train/trainer.ts";
+import { TRAIN_OPTIONS, Trainer } from "../train/trainer.ts";
 import { bundled, stamp } from "./_bundled.ts";
 import { isInputError } from "./errors.ts";
+import { flagMessage, helpText, readFlags } from "./flags.ts";
 
 /** Samples 4 completions per prompt and scores them with VADER (the bundled data's oracle). */
 async function sampleRewards(
@@ -67,11 +69,26 @@ async function tunedKl(gen: Generator, model: LoadedModel, engine: Engine, promp
   }
 }
 
-const HELP =
-  `Usage: deno task demo [--backend auto|webgpu|wasm] [--epochs N] [--lr F] [--max-steps N] [--out DIR] [--json]
+/** The demo's flags: the trainer's own for what it passes on (with the demo's defaults), and its own. */
+const FLAGS = {
+  // The demo also scores and samples on an inference engine: the runtime's backends, not ort-training.
+  backend: backendOption(),
+  epochs: { ...TRAIN_OPTIONS.epochs, default: 2 },
+  lr: { ...TRAIN_OPTIONS.lr, default: 1e-3 },
+  maxSteps: TRAIN_OPTIONS.maxSteps,
+  out: text({ default: null, metavar: "DIR", defaultText: "runs/demo-<time>", help: "output directory" }),
+  samples: integer({ default: 3, min: 0, help: "completions to print, base and tuned" }),
+  rewardPrompts: integer({ default: 64, min: 1, help: "held-out prompts sampled for the oracle reward" }),
+  json: flag({ help: "print one JSON object with every result" }),
+  help: flag({ help: "show this help" }),
+} as const;
 
-Tunes an EXO-pref adapter on models/review-gpt2 with data/pairs.jsonl and compares the held-out
-pairs (data/pairs-test.jsonl) before and after.`;
+const help = () =>
+  helpText(
+    "Usage: deno task demo [options]\n\nTunes an EXO-pref adapter on models/review-gpt2 with data/pairs.jsonl and compares the\n" +
+      "held-out pairs (data/pairs-test.jsonl) before and after.",
+    FLAGS,
+  );
 
 function row(name: string, before: number, after: number, digits = 3): string {
   const d = after - before;
@@ -82,22 +99,15 @@ function row(name: string, before: number, after: number, digits = 3): string {
 
 /** CLI entry. */
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      backend: { type: "string", default: "auto" },
-      epochs: { type: "string", default: "2" },
-      lr: { type: "string", default: "1e-3" },
-      "max-steps": { type: "string" },
-      out: { type: "string" },
-      samples: { type: "string", default: "3" },
-      "reward-prompts": { type: "string", default: "64" },
-      json: { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
+  let values;
+  try {
+    values = readFlags(FLAGS, argv);
+  } catch (e) {
+    console.error(`error: ${flagMessage(e, FLAGS)}`);
+    return 2;
+  }
+  if (values === "help") {
+    console.log(help());
     return 0;
   }
   // Relative to the working directory: an installed package's own folder is no place for runs.
@@ -114,7 +124,7 @@ export async function run(argv: string[]): Promise<number> {
     const heldOut = enc.examples as EncodedPair[];
     const promptFile = await readDataset(bundled("data/prompts-test.jsonl"), { files, kind: "prompts" });
     const heldOutPrompts = promptFile.records.map((r) => r.prompt as string);
-    const choice = await resolveBackend(values.backend as BackendPreference);
+    const choice = await resolveBackend(values.backend);
     say(`exo-tune demo: EXO-pref LoRA on review-gpt2 (${(3.7).toFixed(1)}M params), backend ${choice.backend}`);
     say(`  (${choice.reason})`);
     const engine = await Engine.create(choice.backend);
@@ -127,9 +137,9 @@ export async function run(argv: string[]): Promise<number> {
       out,
       loss: "exo-pref",
       beta: 0.1,
-      lr: Number(values.lr),
-      epochs: Number(values.epochs),
-      maxSteps: values["max-steps"] ? Number(values["max-steps"]) : undefined,
+      lr: values.lr,
+      epochs: values.epochs,
+      maxSteps: values.maxSteps ?? undefined,
       batchSize: 8,
       loraR: 8,
       schedule: "linear",
@@ -146,13 +156,13 @@ export async function run(argv: string[]): Promise<number> {
     // The effect on what the model writes: K = 4 samples per held-out prompt (temperature 0.8, as the
     // bundled data was made), scored by the data's oracle (VADER compound of prompt + completion).
     const gen = await Generator.create(model, { engine, adapter: null });
-    const rewardPrompts = heldOutPrompts.slice(0, Number(values["reward-prompts"]));
+    const rewardPrompts = heldOutPrompts.slice(0, values.rewardPrompts);
     const base = await sampleRewards(gen, rewardPrompts, vader);
     await gen.setAdapter(adapter);
     const tuned = await sampleRewards(gen, rewardPrompts, vader);
     const kl = await tunedKl(gen, model, engine, rewardPrompts, vader);
     await gen.release();
-    const samples = rewardPrompts.slice(0, Number(values.samples)).map((prompt, i) => ({
+    const samples = rewardPrompts.slice(0, values.samples).map((prompt, i) => ({
       prompt,
       base: base.texts[i * 4],
       tuned: tuned.texts[i * 4],
@@ -213,7 +223,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(lines.join("\n"));
     return 0;
   } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
+    console.error(`error: ${flagMessage(e, FLAGS)}`);
     return isInputError(e) ? 2 : 1;
   }
 }

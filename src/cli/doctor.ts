@@ -5,13 +5,22 @@
  */
 
 import process from "node:process";
-import { parseArgs } from "node:util";
+import { backendOption } from "../options/common.ts";
+import { flag } from "../options/table.ts";
 import { type BackendPreference, resolveBackend } from "../runtime/backend.ts";
-import { ORT_VERSION, runtimeConfig } from "../runtime/ort.ts";
+import { ortVersions, runtimeConfig } from "../runtime/ort.ts";
 import { Engine } from "../runtime/session.ts";
 import { Graph } from "../onnx/graph.ts";
 import { add } from "../onnx/ops.ts";
 import { serializeModel } from "../onnx/serialize.ts";
+import { flagMessage, helpText, readFlags } from "./flags.ts";
+
+/** The command's flags. */
+const FLAGS = {
+  json: flag({ help: "print the report as one JSON object" }),
+  backend: backendOption("the backend to resolve (auto shows what auto picks)"),
+  help: flag({ help: "show this help" }),
+} as const;
 
 /** The report `doctor --json` prints. */
 export interface DoctorReport {
@@ -19,7 +28,10 @@ export interface DoctorReport {
   reason: string;
   requested: BackendPreference;
   runtime: { name: "deno" | "bun" | "node" | "browser"; version: string };
+  /** The version of the onnxruntime-web build that was loaded (its own `env.versions.web`). */
   ort: string;
+  /** Everything the loaded build reports in `env.versions` (`common`, `web`). */
+  ortVersions: Readonly<Record<string, string>>;
   wasm: { threads: number; ok: boolean; error?: string };
   webgpu: {
     available: boolean;
@@ -40,6 +52,7 @@ function runtimeInfo(): DoctorReport["runtime"] {
 export async function doctor(requested: BackendPreference = "auto"): Promise<DoctorReport> {
   const choice = await resolveBackend(requested);
   const wasm: DoctorReport["wasm"] = { threads: runtimeConfig().wasmThreads, ok: true };
+  const versions = await ortVersions("wasm");
   try {
     // Run a one-node graph: loading the module is not enough to know that wasm (and its threads) start.
     const g = new Graph("doctor");
@@ -59,7 +72,8 @@ export async function doctor(requested: BackendPreference = "auto"): Promise<Doc
     reason: choice.reason,
     requested,
     runtime: runtimeInfo(),
-    ort: ORT_VERSION,
+    ort: versions.web ?? versions.common ?? "unknown",
+    ortVersions: versions,
     wasm,
     webgpu: { available: choice.webgpu.available, adapter: choice.webgpu.adapter, reason: choice.webgpu.reason },
   };
@@ -67,21 +81,20 @@ export async function doctor(requested: BackendPreference = "auto"): Promise<Doc
 
 /** CLI entry. */
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      json: { type: "boolean", default: false },
-      backend: { type: "string", default: "auto" },
-      help: { type: "boolean", default: false },
-    },
-  });
-  if (values.help) {
-    console.log("Usage: deno task cli doctor [--json] [--backend auto|webgpu|wasm]");
+  let values;
+  try {
+    values = readFlags(FLAGS, argv);
+  } catch (e) {
+    console.error(flagMessage(e, FLAGS));
+    return 2;
+  }
+  if (values === "help") {
+    console.log(helpText("Usage: deno task cli doctor [--json] [--backend B]", FLAGS));
     return 0;
   }
   let report: DoctorReport;
   try {
-    report = await doctor(values.backend as BackendPreference);
+    report = await doctor(values.backend);
   } catch (e) {
     console.error((e as Error).message);
     return 2;

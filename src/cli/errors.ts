@@ -14,7 +14,7 @@ import { SafetensorsError } from "../models/safetensors.ts";
 import { TokenizerError } from "../models/tokenizer.ts";
 import { ArtifactError, CheckpointError } from "../ort_training/mod.ts";
 
-/** True for bad data, model, adapter, Hub or option errors, and missing files. */
+/** True for bad data, model, adapter, Hub, chat-template, ORT artifact or option errors (OptionError is a RangeError), and missing files. */
 export function isInputError(e: unknown): boolean {
   if (
     e instanceof DataError || e instanceof ConfigError || e instanceof ModelLoadError ||
@@ -23,6 +23,5 @@ export function isInputError(e: unknown): boolean {
     e instanceof ArtifactError || e instanceof CheckpointError
   ) return true;
   const msg = (e as Error)?.message ?? "";
-  return /^File not found: |^Cannot resume from |^WebGPU was requested but is not available|^--out .* already holds checkpoints of an earlier run/
-    .test(msg);
+  return /^File not found: |^WebGPU was requested but is not available/.test(msg);
 }

@@ -16,18 +16,33 @@ import { readAdapter } from "../lora/adapter.ts";
 import { createLoraConfig } from "../lora/config.ts";
 import { loraTargets } from "../lora/targets.ts";
 import { parseModelConfig } from "../models/config.ts";
-import { resolveTrainOptions } from "../train/trainer.ts";
+import { flag, omitOptions } from "../options/table.ts";
+import { resolveTrainOptions, TRAIN_OPTIONS, type TrainOptions } from "../train/trainer.ts";
 import { isInputError } from "./errors.ts";
-import { parseTrainArgs } from "./train.ts";
+import { flagMessage, helpText, parseFlags, UsageError } from "./flags.ts";
 
-const HELP = `Usage: deno task cli export-trl --model M --data FILE --out DIR [train options]
+/**
+ * `train`'s option table without what changes where or how often a run happens rather than what it
+ * trains (those have no meaning for a TRL script), plus `--help`.
+ */
+const FLAGS = {
+  ...omitOptions(TRAIN_OPTIONS, ["backend", "checkpointEvery", "keepCheckpoints", "resume"]),
+  out: { ...TRAIN_OPTIONS.out, help: "directory for train_trl.py and trl_config.json" },
+  help: flag({ help: "show this help", fingerprint: false }),
+} as const;
+
+const help = () =>
+  helpText(
+    `Usage: deno task cli export-trl --model M --data FILE --out DIR [train options]
 
 Writes DIR/train_trl.py and DIR/trl_config.json: the run that \`train\` would make, as a TRL ${TRL_VERSION}
 DPOTrainer script (loss_type "exo_pair" for exo-pref, "sigmoid" for dpo-pref; same beta, epsilon,
 LoRA, learning rate and schedule, batch size, data file). Run it with
   accelerate launch DIR/train_trl.py --output-dir runs/trl [--max-steps N]
-Takes the options of \`deno task cli train --help\` (--backend, --resume, --checkpoint-every and
---keep-checkpoints do not apply). exo-rw and dpo-rw have no TRL counterpart.`;
+Takes the options of \`deno task cli train --help\` but --backend, --checkpoint-every,
+--keep-checkpoints and --resume (they do not change the run). exo-rw and dpo-rw have no TRL counterpart.`,
+    FLAGS,
+  );
 
 function absolute(p: string): string {
   return p.startsWith("/") ? p : joinPath(process.cwd(), p);
@@ -35,13 +50,20 @@ function absolute(p: string): string {
 
 /** CLI entry; exit 2 for options or input that cannot be exported. */
 export async function run(argv: string[]): Promise<number> {
+  let args;
   try {
-    const args = parseTrainArgs(argv);
-    if (args.help) {
-      console.log(HELP);
-      return 0;
-    }
-    const o = resolveTrainOptions(args);
+    args = parseFlags(FLAGS, argv);
+  } catch (e) {
+    console.error(`error: ${flagMessage(e, FLAGS)}${e instanceof UsageError ? `\n\n${help()}` : ""}`);
+    return 2;
+  }
+  if (args.help) {
+    console.log(help());
+    return 0;
+  }
+  try {
+    const { help: _help, ...options } = args;
+    const o = resolveTrainOptions(options as TrainOptions);
     const files = localFiles();
     const modelName = o.model as string;
     const source = await resolveModelSource(modelName, files, "config", { revision: o.revision });
@@ -76,7 +98,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(`accelerate launch ${joinPath(o.out, "train_trl.py")} --output-dir runs/trl`);
     return 0;
   } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
+    console.error(`error: ${flagMessage(e, FLAGS)}`);
     return isInputError(e) || e instanceof SyntaxError ? 2 : 1;
   }
 }

@@ -16,128 +16,112 @@
  */
 
 import process from "node:process";
-import { parseArgs } from "node:util";
 import { isConversation, readDataset, validateMessages } from "../data/formats.ts";
 import { DataError } from "../data/jsonl.ts";
 import { applyChatTemplate, type ChatMessage } from "../models/chat_template.ts";
 import { localFiles } from "../io/files.ts";
 import { readAdapter } from "../lora/adapter.ts";
 import { loadModel } from "../models/load.ts";
-import type { BackendPreference } from "../runtime/backend.ts";
+import { backendOption, modelOption, revisionOption } from "../options/common.ts";
+import { flag, integer, list, number, OptionError, text } from "../options/table.ts";
 import { type GenerateOptions, Generator } from "../generate/generator.ts";
 import { isInputError } from "./errors.ts";
+import { flagMessage, helpText, readFlags } from "./flags.ts";
 
-const USAGE =
-  "Usage: deno task cli generate --model M (--prompt STR | --chat FILE | --prompts FILE --out FILE) [options]\n" +
-  "  --model M             model directory, or Hugging Face Hub id (org/name)\n" +
-  "  --revision REV        Hub branch, tag or commit (default main)\n" +
-  "  --adapter DIR         PEFT LoRA adapter to apply (default: the base model)\n" +
-  "  --merge               fold the adapter into the weights (default: run it unmerged)\n" +
-  "  --prompt STR          one prompt; the completion streams to stdout\n" +
-  '  --chat FILE           a JSON list of {"role", "content"} messages, through the chat template\n' +
-  '  --prompts FILE        JSONL prompts ({"prompt"} or {"prompt_ids"}); needs --out\n' +
-  "  --out FILE            JSONL in the reward format {prompt, completions, rewards: [null...]}\n" +
-  "  --max-new-tokens N    new tokens per completion (default: generation_config.json, else 32)\n" +
-  "  --temperature F       0 = greedy (default: generation_config.json's sampling, else greedy;\n" +
-  "                        1 with --prompts)\n" +
-  "  --top-k N             keep the N most likely tokens (default 0: all)\n" +
-  "  --top-p F             nucleus sampling threshold (default 1: all)\n" +
-  "  --num-samples N       completions per prompt, one batch (default 1; 4 with --prompts)\n" +
-  "  --batch-size N        prompts decoded together with --prompts (default 1)\n" +
-  "  --stop STR            stop a completion at this text (repeatable)\n" +
-  "  --seed N              sampling seed (default: random, printed)\n" +
-  "  --backend B           auto | webgpu | wasm (default auto)\n" +
-  "  --json                print one JSON object instead of streaming text";
+/** The command's flags. */
+const FLAGS = {
+  model: modelOption(),
+  revision: revisionOption(),
+  adapter: text({ default: null, metavar: "DIR", defaultText: "the base model", help: "PEFT LoRA adapter to apply" }),
+  merge: flag({ help: "fold the adapter into the weights (default: run it unmerged)" }),
+  prompt: text({ default: null, help: "one prompt; the completion streams to stdout" }),
+  chat: text({
+    default: null,
+    metavar: "FILE",
+    help: 'a JSON list of {"role", "content"} messages, through the chat template',
+  }),
+  prompts: text({ default: null, metavar: "FILE", help: 'JSONL prompts ({"prompt"} or {"prompt_ids"}); needs --out' }),
+  out: text({
+    default: null,
+    metavar: "FILE",
+    help: "JSONL in the reward format {prompt, completions, rewards: [null...]}",
+  }),
+  maxNewTokens: integer({
+    default: null,
+    min: 1,
+    defaultText: "generation_config.json, else 32",
+    help: "new tokens per completion",
+  }),
+  temperature: number({
+    default: null,
+    defaultText: "generation_config.json's sampling, else greedy; 1 with --prompts",
+    help: "0 = greedy",
+  }),
+  topK: integer({ default: null, min: 0, defaultText: "0: all", help: "keep the N most likely tokens" }),
+  topP: number({ default: null, defaultText: "1: all", help: "nucleus sampling threshold" }),
+  numSamples: integer({
+    default: null,
+    min: 1,
+    defaultText: "1; 4 with --prompts",
+    help: "completions per prompt, one batch",
+  }),
+  batchSize: integer({ default: 1, min: 1, help: "prompts decoded together with --prompts" }),
+  stop: list({ default: null, repeat: true, help: "stop a completion at this text" }),
+  seed: integer({ default: null, min: 0, defaultText: "random, printed", help: "sampling seed" }),
+  backend: backendOption(),
+  json: flag({ help: "print one JSON object instead of streaming text" }),
+  help: flag({ help: "show this help" }),
+} as const;
 
-function intOption(v: string | undefined, name: string, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    throw new RangeError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
-  }
-  return n;
-}
-
-function floatOption(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n)) {
-    throw new RangeError(`--${name} must be a number, got ${JSON.stringify(v)}`);
-  }
-  return n;
-}
+const usage = () =>
+  helpText(
+    "Usage: deno task cli generate --model M (--prompt STR | --chat FILE | --prompts FILE --out FILE) [options]",
+    FLAGS,
+  );
 
 /** Runs the command; returns the exit code (2 for bad options or input). */
 export async function run(argv: string[]): Promise<number> {
   let args;
   try {
-    args = parseArgs({
-      args: argv,
-      options: {
-        model: { type: "string" },
-        revision: { type: "string" },
-        adapter: { type: "string" },
-        merge: { type: "boolean", default: false },
-        prompt: { type: "string" },
-        chat: { type: "string" },
-        prompts: { type: "string" },
-        out: { type: "string" },
-        "max-new-tokens": { type: "string" },
-        temperature: { type: "string" },
-        "top-k": { type: "string" },
-        "top-p": { type: "string" },
-        "num-samples": { type: "string" },
-        "batch-size": { type: "string" },
-        stop: { type: "string", multiple: true },
-        seed: { type: "string" },
-        backend: { type: "string", default: "auto" },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
+    args = readFlags(FLAGS, argv);
   } catch (e) {
-    console.error(`${(e as Error).message}\n\n${USAGE}`);
+    console.error(`${flagMessage(e, FLAGS)}\n\n${usage()}`);
     return 2;
   }
-  if (args.help) {
-    console.log(USAGE);
+  if (args === "help") {
+    console.log(usage());
     return 0;
   }
   try {
-    if (!args.model) throw new RangeError("--model is required");
-    if ([args.prompt, args.chat, args.prompts].filter((a) => a !== undefined).length !== 1) {
+    if ([args.prompt, args.chat, args.prompts].filter((a) => a !== null).length !== 1) {
       throw new RangeError("Give exactly one of --prompt STR, --chat FILE or --prompts FILE");
     }
-    if (args.prompts !== undefined && !args.out) throw new RangeError("--prompts needs --out FILE");
-    if (args.merge && !args.adapter) throw new RangeError("--merge needs --adapter DIR");
-    const backend = args.backend as BackendPreference;
-    if (!["auto", "webgpu", "wasm"].includes(backend)) {
-      throw new RangeError(`--backend must be auto, webgpu or wasm, got ${JSON.stringify(backend)}`);
-    }
-    const numSamples = intOption(args["num-samples"], "num-samples", 1) ?? (args.prompts !== undefined ? 4 : 1);
-    if (args.prompts !== undefined && numSamples < 2) {
-      throw new RangeError(
-        "--num-samples must be >= 2 with --prompts: reward groups need K >= 2 completions per prompt",
+    if (args.prompts !== null && !args.out) throw new OptionError("prompts", "needs --out FILE");
+    if (args.merge && !args.adapter) throw new OptionError("merge", "needs --adapter DIR");
+    const numSamples = args.numSamples ?? (args.prompts !== null ? 4 : 1);
+    if (args.prompts !== null && numSamples < 2) {
+      throw new OptionError(
+        "numSamples",
+        "must be >= 2 with --prompts: reward groups need K >= 2 completions per prompt",
       );
     }
+    const backend = args.backend;
     const options: GenerateOptions = {
-      maxNewTokens: intOption(args["max-new-tokens"], "max-new-tokens", 1),
-      temperature: floatOption(args.temperature, "temperature"),
-      topK: intOption(args["top-k"], "top-k", 0),
-      topP: floatOption(args["top-p"], "top-p"),
+      maxNewTokens: args.maxNewTokens ?? undefined,
+      temperature: args.temperature ?? undefined,
+      topK: args.topK ?? undefined,
+      topP: args.topP ?? undefined,
       numSamples,
-      seed: intOption(args.seed, "seed", 0),
+      seed: args.seed ?? undefined,
       stopStrings: args.stop ?? [],
     };
-    const batchSize = intOption(args["batch-size"], "batch-size", 1) ?? 1;
+    const batchSize = args.batchSize;
 
     const files = localFiles();
     const model = await loadModel(args.model, files, { hub: { revision: args.revision } });
     let chat: ChatMessage[] | null = null;
     let chatIds: number[] | null = null;
-    if (args.chat !== undefined) {
+    if (args.chat !== null) {
       let parsed: unknown;
       try {
         parsed = JSON.parse(await files.readText(args.chat));
@@ -155,7 +139,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     const adapter = args.adapter ? await readAdapter(args.adapter, files, model.config) : null;
     // Read and check the prompts before the sessions are built: bad data fails fast.
-    const data = args.prompts !== undefined
+    const data = args.prompts !== null
       ? await readDataset(args.prompts, { files, kind: "prompts", vocabSize: model.config.vocabSize })
       : null;
     const sampled = options.temperature !== undefined || options.topK !== undefined || options.topP !== undefined;
@@ -242,7 +226,7 @@ export async function run(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (isInputError(e)) {
-      console.error(`error: ${(e as Error).message}`);
+      console.error(`error: ${flagMessage(e, FLAGS)}`);
       return 2;
     }
     throw e;

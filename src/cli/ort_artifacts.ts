@@ -9,14 +9,23 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { localFiles } from "../io/files.ts";
 import { initLoraAdapter } from "../lora/adapter.ts";
 import { createLoraConfig } from "../lora/config.ts";
 import { loadModel } from "../models/load.ts";
-import { lrSchedule, type ScheduleKind } from "../optim/schedule.ts";
-import { isRewardLoss, type LossKind } from "../train/preference_graph.ts";
-import { resolveTrainOptions } from "../train/trainer.ts";
+import { lrSchedule } from "../optim/schedule.ts";
+import {
+  choice,
+  flag,
+  integer,
+  OptionError,
+  type OptionsInput,
+  pickOptions,
+  resolveOptions,
+  text,
+} from "../options/table.ts";
+import { isRewardLoss } from "../train/preference_graph.ts";
+import { TRAIN_OPTIONS } from "../train/options.ts";
 import { Rng } from "../util/rng.ts";
 import {
   ARTIFACT_FILES,
@@ -27,83 +36,83 @@ import {
   writeArtifacts,
 } from "../ort_training/mod.ts";
 import { isInputError } from "./errors.ts";
+import { flagMessage, helpText, parseFlags, UsageError } from "./flags.ts";
 
-const HELP = `Usage: deno task cli ort-artifacts --model DIR --out DIR [options]
+/** The trainer's options that shape the artifacts (checked as `train` checks them), and the command's own. */
+const FLAGS = {
+  ...pickOptions(TRAIN_OPTIONS, [
+    "model",
+    "revision",
+    "out",
+    "loss",
+    "beta",
+    "betaR",
+    "epsilon",
+    "logitTemperature",
+    "loraR",
+    "loraAlpha",
+    "target",
+    "rslora",
+    "initAdapter",
+    "seed",
+    "optimizer",
+    "lr",
+    "weightDecay",
+    "schedule",
+    "warmupSteps",
+    "gradAccum",
+    "maxGradNorm",
+  ]),
+  out: { ...TRAIN_OPTIONS.out, help: "directory for the artifacts and adapter_config.json (new or empty)" },
+  layout: choice(["exo", "python"], {
+    default: "exo",
+    help:
+      "exo: frozen weights inside the models, only the LoRA matrices in the checkpoint; python: every weight in the checkpoint and LoRA names with the adapter name, as onnxruntime-training's generate_artifacts",
+  }),
+  k: integer({ default: null, min: 2, help: "completions per group (required by the -rw losses)" }),
+  steps: integer({
+    default: 1000,
+    min: 1,
+    help: "updates the baked learning-rate table covers (later updates keep the last rate)",
+  }),
+  check: text({ default: null, metavar: "DIR", help: "check a directory of artifacts and print what it holds" }),
+  json: flag({ help: "print the result as JSON" }),
+  help: flag({ help: "show this help" }),
+} as const;
+
+const help = () =>
+  helpText(
+    `Usage: deno task cli ort-artifacts --model DIR --out DIR [options]
        deno task cli ort-artifacts --check DIR
 
 Writes checkpoint, training_model.onnx, eval_model.onnx, optimizer_model.onnx and
 adapter_config.json into --out: what ONNX Runtime's training API (TrainingSession) loads.
-
-  --layout exo|python   exo: frozen weights inside the models, only the LoRA matrices in the
-                        checkpoint (default); python: every weight in the checkpoint and LoRA
-                        names with the adapter name, as onnxruntime-training's generate_artifacts
-  --loss exo-pref|exo-rw|dpo-pref|dpo-rw (default exo-pref)
-  --k N                 completions per group (required by the -rw losses)
-  --beta F, --beta-r F, --epsilon F, --logit-temperature F   (as for train)
-  --lora-r N, --lora-alpha F, --target a,b,..., --rslora, --init-adapter DIR, --seed N
-  --optimizer adamw|sgd (default adamw)
-  --lr F, --weight-decay F, --schedule constant|linear|cosine, --warmup-steps N
-  --steps N             updates the baked learning-rate table covers (default 1000; later
-                        updates keep the last rate)
-  --grad-accum N        micro-batches summed per update (the optimizer divides by N)
-  --max-grad-norm F     global clip in the optimizer model, 0 disables (default 1.0)
-  --check DIR           check a directory of artifacts and print what it holds
-  --json                print the result as JSON`;
-
-function num(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (v.trim() === "" || Number.isNaN(x)) throw new RangeError(`--${name} must be a number, got ${JSON.stringify(v)}`);
-  return x;
-}
+--grad-accum N: the optimizer model divides the gradients summed over N micro-batches by N.`,
+    FLAGS,
+  );
 
 /** CLI entry. */
 export async function run(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        model: { type: "string" },
-        out: { type: "string" },
-        check: { type: "string" },
-        layout: { type: "string" },
-        loss: { type: "string" },
-        k: { type: "string" },
-        beta: { type: "string" },
-        "beta-r": { type: "string" },
-        epsilon: { type: "string" },
-        "logit-temperature": { type: "string" },
-        "lora-r": { type: "string" },
-        "lora-alpha": { type: "string" },
-        target: { type: "string" },
-        rslora: { type: "boolean" },
-        "init-adapter": { type: "string" },
-        seed: { type: "string" },
-        optimizer: { type: "string" },
-        lr: { type: "string" },
-        "weight-decay": { type: "string" },
-        schedule: { type: "string" },
-        "warmup-steps": { type: "string" },
-        steps: { type: "string" },
-        "grad-accum": { type: "string" },
-        "max-grad-norm": { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean" },
-      },
-    }));
+    // --model and --out are required unless --check: checked below.
+    values = parseFlags(FLAGS, argv, { requireAll: false });
+    if (!values.help && values.check === undefined) {
+      for (const key of ["model", "out"] as const) {
+        if (values[key] === undefined) throw new UsageError(key, "is required (or --check DIR)");
+      }
+    }
   } catch (e) {
-    console.error(`error: ${(e as Error).message}\n\n${HELP}`);
+    console.error(`error: ${flagMessage(e, FLAGS)}\n\n${help()}`);
     return 2;
   }
   if (values.help) {
-    console.log(HELP);
+    console.log(help());
     return 0;
   }
   const files = localFiles();
   try {
-    if (values.check !== undefined) {
+    if (values.check !== undefined && values.check !== null) {
       const dir = values.check;
       const info = checkArtifacts(await readArtifacts(dir, files), dir);
       const summary = {
@@ -133,42 +142,18 @@ export async function run(argv: string[]): Promise<number> {
       }
       return 0;
     }
-    if (!values.model || !values.out) throw new RangeError(`--model and --out are required\n\n${HELP}`);
-    const layout = values.layout ?? "exo";
-    if (layout !== "exo" && layout !== "python") throw new RangeError(`--layout must be exo or python, got ${layout}`);
-    const o = resolveTrainOptions({
-      model: values.model,
-      data: "",
-      out: values.out,
-      loss: values.loss as LossKind | undefined,
-      beta: num("beta", values.beta),
-      betaR: num("beta-r", values["beta-r"]),
-      epsilon: num("epsilon", values.epsilon),
-      logitTemperature: num("logit-temperature", values["logit-temperature"]),
-      loraR: num("lora-r", values["lora-r"]),
-      loraAlpha: num("lora-alpha", values["lora-alpha"]),
-      target: values.target?.split(",").map((s) => s.trim()).filter(Boolean),
-      rslora: values.rslora,
-      initAdapter: values["init-adapter"],
-      seed: num("seed", values.seed),
-      optimizer: values.optimizer as "adamw" | "sgd" | undefined,
-      lr: num("lr", values.lr),
-      weightDecay: num("weight-decay", values["weight-decay"]),
-      schedule: values.schedule as ScheduleKind | undefined,
-      warmupSteps: num("warmup-steps", values["warmup-steps"]),
-      gradAccum: num("grad-accum", values["grad-accum"]),
-      maxGradNorm: num("max-grad-norm", values["max-grad-norm"]),
-    });
-    const steps = num("steps", values.steps) ?? 1000;
-    if (!(Number.isInteger(steps) && steps >= 1)) throw new RangeError(`--steps must be an integer >= 1, got ${steps}`);
-    const k = num("k", values.k);
-    if (isRewardLoss(o.loss) && !(Number.isInteger(k) && k! >= 2)) {
-      throw new RangeError(`--loss ${o.loss} needs --k, the completions per group (an integer >= 2)`);
+    // Every option checked by its table entry (the trainer's, for the training options), defaults filled in.
+    const o = resolveOptions(FLAGS, values as OptionsInput<typeof FLAGS>);
+    if (isRewardLoss(o.loss) && o.k === null) {
+      throw new OptionError(
+        "k",
+        (n) => `${n("loss")} ${o.loss} needs ${n("k")}, the completions per group (an integer >= 2)`,
+      );
     }
-    if (await files.exists(values.out) && (await files.list(values.out)).length > 0) {
-      throw new RangeError(`--out ${values.out} is not empty; choose a new directory`);
+    if (await files.exists(o.out) && (await files.list(o.out)).length > 0) {
+      throw new OptionError("out", (n) => `${n("out")} ${o.out} is not empty; choose a new directory`);
     }
-    const model = await loadModel(values.model, files);
+    const model = await loadModel(o.model as string, files, { hub: { revision: o.revision } });
     const adapter = o.initAdapter ? await readInitAdapter(o.initAdapter, files, model.config) : initLoraAdapter(
       model.config,
       createLoraConfig(model.config, {
@@ -176,10 +161,11 @@ export async function run(argv: string[]): Promise<number> {
         alpha: o.loraAlpha ?? undefined,
         targetModules: o.target ?? undefined,
         useRslora: o.rslora,
-        baseModelNameOrPath: model.dir,
+        baseModelNameOrPath: model.hub?.repo ?? model.dir,
       }),
       new Rng(o.seed),
     );
+    const { layout, steps } = o;
     const schedule = lrSchedule({ kind: o.schedule, lr: o.lr, warmupSteps: o.warmupSteps, totalSteps: steps });
     const params = new Map([...adapter.tensors].map(([key, t]) => [key, t.data as Float32Array]));
     const emitted = emitArtifacts({
@@ -192,7 +178,7 @@ export async function run(argv: string[]): Promise<number> {
         betaR: o.betaR,
         eps: o.epsilon,
         temperature: o.logitTemperature,
-        k: isRewardLoss(o.loss) ? k : undefined,
+        k: isRewardLoss(o.loss) ? o.k! : undefined,
       },
       optimizer: {
         kind: o.optimizer,
@@ -203,25 +189,25 @@ export async function run(argv: string[]): Promise<number> {
       },
       layout,
     });
-    checkArtifacts(emitted.bytes, values.out);
-    await writeArtifacts(values.out, emitted.bytes, adapter.config, files);
+    checkArtifacts(emitted.bytes, o.out);
+    await writeArtifacts(o.out, emitted.bytes, adapter.config, files);
     const sizes = Object.fromEntries(
       Object.entries(ARTIFACT_FILES).map((
         [key, name],
       ) => [name, emitted.bytes[key as keyof typeof emitted.bytes].byteLength]),
     );
     if (values.json) {
-      console.log(JSON.stringify({ out: values.out, layout, params: emitted.params.length, bytes: sizes }));
+      console.log(JSON.stringify({ out: o.out, layout, params: emitted.params.length, bytes: sizes }));
     } else {
       console.log(
         `wrote ${
           Object.keys(sizes).join(", ")
-        } and adapter_config.json to ${values.out} (${layout} layout, ${emitted.params.length} LoRA matrices)`,
+        } and adapter_config.json to ${o.out} (${layout} layout, ${emitted.params.length} LoRA matrices)`,
       );
     }
     return 0;
   } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
+    console.error(`error: ${flagMessage(e, FLAGS)}`);
     return isInputError(e) ? 2 : 1;
   }
 }

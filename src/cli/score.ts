@@ -1,5 +1,5 @@
 /**
- * `score --model DIR [--adapter DIR] --data FILE [--backend auto|webgpu|wasm] [--temperature F]
+ * `score --model M [--revision REV] [--adapter DIR] --data FILE [--backend auto|webgpu|wasm] [--temperature F]
  * [--batch-size N] [--json]`: log π(completion | prompt) of every completion in a JSONL file.
  *
  * Line formats (TRL's and the EXO code's), text or pre-tokenized:
@@ -15,7 +15,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { localFiles } from "../io/files.ts";
 import { readAdapter } from "../lora/adapter.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
@@ -23,19 +22,29 @@ import { Scorer, type ScoreSequence } from "../models/score.ts";
 import { DataError } from "../data/jsonl.ts";
 import { readDataset } from "../data/formats.ts";
 import { encodeDataset } from "../data/encode.ts";
-import type { BackendPreference } from "../runtime/backend.ts";
+import { backendOption, modelOption, revisionOption } from "../options/common.ts";
+import { flag, integer, number, text } from "../options/table.ts";
 import { isInputError } from "./errors.ts";
+import { flagMessage, helpText, readFlags, UsageError } from "./flags.ts";
 
-const USAGE = "Usage: deno task cli score --model M --data FILE [options]\n" +
-  "  --model M            model directory, or Hugging Face Hub id (org/name)\n" +
-  "  --revision REV       Hub branch, tag or commit (default main)\n" +
-  "  --adapter DIR        PEFT LoRA adapter to apply (default: the base model)\n" +
-  "  --data FILE          JSONL: {prompt, chosen, rejected} | {prompt, completions} | {prompt, completion}\n" +
-  "                       or the *_ids variants\n" +
-  "  --backend B          auto | webgpu | wasm (default auto)\n" +
-  "  --temperature F      divide the logits by F before log-softmax (default 1)\n" +
-  "  --batch-size N       sequences per run (default 8)\n" +
-  "  --json               print one JSON object per input line";
+/** The command's flags. */
+const FLAGS = {
+  model: modelOption(),
+  revision: revisionOption(),
+  adapter: text({ default: null, metavar: "DIR", defaultText: "the base model", help: "PEFT LoRA adapter to apply" }),
+  data: text({
+    required: true,
+    metavar: "FILE",
+    help: "JSONL: {prompt, chosen, rejected} | {prompt, completions} | {prompt, completion} or the *_ids variants",
+  }),
+  backend: backendOption(),
+  temperature: number({ default: 1, check: "positive", help: "divide the logits by F before log-softmax" }),
+  batchSize: integer({ default: 8, min: 1, help: "sequences per run" }),
+  json: flag({ help: "print one JSON object per input line" }),
+  help: flag({ help: "show this help" }),
+} as const;
+
+const usage = () => helpText("Usage: deno task cli score --model M --data FILE [options]", FLAGS);
 
 /** One input line after encoding: which sequences it owns, and how to print them. */
 interface Encoded {
@@ -96,46 +105,18 @@ function failure(e: unknown): number {
 export async function run(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        model: { type: "string" },
-        revision: { type: "string" },
-        adapter: { type: "string" },
-        data: { type: "string" },
-        backend: { type: "string", default: "auto" },
-        temperature: { type: "string", default: "1" },
-        "batch-size": { type: "string", default: "8" },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", default: false },
-      },
-    }));
+    values = readFlags(FLAGS, argv);
   } catch (e) {
-    console.error(`${(e as Error).message}\n${USAGE}`);
+    console.error(
+      `${flagMessage(e, FLAGS)}${e instanceof UsageError || !(e instanceof RangeError) ? `\n${usage()}` : ""}`,
+    );
     return 2;
   }
-  if (values.help) {
-    console.log(USAGE);
+  if (values === "help") {
+    console.log(usage());
     return 0;
   }
-  if (values.model === undefined || values.data === undefined) {
-    console.error(`score needs --model and --data\n${USAGE}`);
-    return 2;
-  }
-  const temperature = Number(values.temperature);
-  if (!(temperature > 0) || !Number.isFinite(temperature)) {
-    console.error(`--temperature must be a positive number, got ${values.temperature}`);
-    return 2;
-  }
-  const batchSize = Number(values["batch-size"]);
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    console.error(`--batch-size must be a positive integer, got ${values["batch-size"]}`);
-    return 2;
-  }
-  if (!["auto", "webgpu", "wasm"].includes(values.backend)) {
-    console.error(`--backend must be auto, webgpu or wasm, got ${values.backend}`);
-    return 2;
-  }
+  const { temperature, batchSize } = values;
   let model: LoadedModel, data: Encoded[], scorer: Scorer;
   try {
     model = await loadModel(values.model, localFiles(), { hub: { revision: values.revision } });
@@ -147,7 +128,7 @@ export async function run(argv: string[]): Promise<number> {
       );
     }
     const adapter = values.adapter ? await readAdapter(values.adapter, localFiles(), model.config) : undefined;
-    scorer = await Scorer.create(model, { backend: values.backend as BackendPreference, adapter });
+    scorer = await Scorer.create(model, { backend: values.backend, adapter });
   } catch (e) {
     return failure(e);
   }

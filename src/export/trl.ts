@@ -29,7 +29,8 @@
 import type { DataKind } from "../data/formats.ts";
 import type { LoraConfig } from "../lora/config.ts";
 import type { ModelConfig } from "../models/config.ts";
-import type { ResolvedTrainOptions } from "../train/trainer.ts";
+import { OptionError } from "../options/table.ts";
+import type { ResolvedTrainOptions } from "../train/options.ts";
 import { TRL_SCRIPT, TRL_VERSION } from "./trl_script.ts";
 
 export { TRL_VERSION };
@@ -108,23 +109,34 @@ export function loraConfigOf(c: LoraConfig): Record<string, unknown> {
 }
 
 /**
- * The TRL script and config for a run. Throws a RangeError naming the option for what TRL cannot
- * do (reward-group losses, a logit temperature, data that is not pairs).
+ * The TRL script and config for a run. Throws an {@link OptionError} (a RangeError) naming the
+ * option for what TRL cannot do (reward-group losses, a logit temperature, data that is not pairs).
  */
 export function exportTrl(o: ResolvedTrainOptions, ctx: TrlExportContext): TrlExport {
   if (o.loss === "exo-rw" || o.loss === "dpo-rw") {
-    throw new RangeError(
-      `--loss ${o.loss} has no TRL counterpart: TRL's DPOTrainer trains on preference pairs, not on groups of K completions with rewards. Train ${o.loss} here, or export an exo-pref / dpo-pref run on pairs`,
+    throw new OptionError(
+      "loss",
+      (n) =>
+        `${
+          n("loss")
+        } ${o.loss} has no TRL counterpart: TRL's DPOTrainer trains on preference pairs, not on groups of K completions with rewards. Train ${o.loss} here, or export an exo-pref / dpo-pref run on pairs`,
     );
   }
   if (o.logitTemperature !== 1) {
-    throw new RangeError(
-      `--logit-temperature ${o.logitTemperature} has no TRL counterpart (DPOTrainer scores with the plain logits); export with --logit-temperature 1`,
+    throw new OptionError(
+      "logitTemperature",
+      (n) =>
+        `${
+          n("logitTemperature")
+        } ${o.logitTemperature} has no TRL counterpart (DPOTrainer scores with the plain logits); export with ${
+          n("logitTemperature")
+        } 1`,
     );
   }
   if (ctx.data.kind !== "pairs") {
-    throw new RangeError(
-      `${ctx.data.path}: --loss ${o.loss} needs preference pairs, but the file holds ${ctx.data.kind}`,
+    throw new OptionError(
+      "loss",
+      (n) => `${ctx.data.path}: ${n("loss")} ${o.loss} needs preference pairs, but the file holds ${ctx.data.kind}`,
     );
   }
   const model = ctx.model.kind === "dir"

@@ -9,4 +9,4 @@ export { adamw, type AdamWOptions } from "./adamw.ts";
 export { sgd, type SgdOptions } from "./sgd.ts";
 export type { Optimizer, ParamUpdate } from "./optimizer.ts";
 export { clipByGlobalNorm, globalNorm } from "./clip.ts";
-export { lrSchedule, type Schedule, type ScheduleKind, type ScheduleOptions } from "./schedule.ts";
+export { lrSchedule, type Schedule, SCHEDULE_KINDS, type ScheduleKind, type ScheduleOptions } from "./schedule.ts";

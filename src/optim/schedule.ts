@@ -9,6 +9,9 @@
 /** The schedule kinds. */
 export type ScheduleKind = "constant" | "linear" | "cosine";
 
+/** Every schedule kind (option tables check `schedule` against it). */
+export const SCHEDULE_KINDS: readonly ScheduleKind[] = ["constant", "linear", "cosine"];
+
 /** Options of {@link lrSchedule}. */
 export interface ScheduleOptions {
   kind: ScheduleKind;

@@ -21,6 +21,7 @@
  */
 
 import type { FileSource } from "../io/files.ts";
+import type { TrainBackendPreference } from "../runtime/backend.ts";
 import type { LoraAdapter } from "../lora/adapter.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
@@ -39,7 +40,7 @@ import { OrtTrainingSession } from "./session.ts";
 import { emitTrainingModels } from "./training_model.ts";
 
 /** The backend name that selects this engine (`--backend ort-training`). */
-export const ORT_TRAINING_BACKEND = "ort-training" as const;
+export const ORT_TRAINING_BACKEND = "ort-training" as const satisfies TrainBackendPreference;
 
 /** What {@link OrtTrainingRunner.create} takes. */
 export interface OrtTrainingRunnerOptions {
@@ -53,6 +54,11 @@ export interface OrtTrainingRunnerOptions {
   /** Updates the run will make (the length of the learning-rate table). */
   totalSteps: number;
   gradAccum: number;
+  /**
+   * Micro-batches of update k (0-based), when fewer than `gradAccum` for some updates (the
+   * trainer's epochs end with the micro-batches left over). Default: `gradAccum` for every update.
+   */
+  microBatches?: (update: number) => number;
   maxGradNorm: number;
   /** Train this directory's training model (Python's `generate_artifacts` layout) instead of emitting one. */
   artifactsDir?: string | null;
@@ -145,6 +151,7 @@ export class OrtTrainingRunner {
     const spec = optimizerSpec(o.optimizer);
     const steps = Math.max(1, o.totalSteps);
     const lrTable = Float32Array.from({ length: steps }, (_, k) => o.lr(k));
+    const microBatches = o.microBatches ? Array.from({ length: steps }, (_, k) => o.microBatches!(k)) : undefined;
     let trainingModel: Uint8Array, source: string;
     let frozen: NamedTensor[] = [];
     let checked: ReturnType<typeof checkArtifacts>;
@@ -181,6 +188,7 @@ export class OrtTrainingRunner {
       numParams: params.length,
       lrTable,
       gradAccum: o.gradAccum,
+      microBatches,
       maxGradNorm: o.maxGradNorm,
     });
     const runner = new OrtTrainingRunner(o, {
@@ -205,8 +213,11 @@ export class OrtTrainingRunner {
   /** One optimizer update from one batch or the micro-batches of one update. */
   async run(batches: Batch | readonly Batch[]): Promise<StepResult> {
     const list: readonly Batch[] = Array.isArray(batches) ? batches : [batches as Batch];
-    if (list.length !== this.#o.gradAccum) {
-      throw new RangeError(`This run accumulates ${this.#o.gradAccum} micro-batches per update, got ${list.length}`);
+    const expected = this.#o.microBatches ? this.#o.microBatches(this.#step) : this.#o.gradAccum;
+    if (list.length !== expected) {
+      throw new RangeError(
+        `Update ${this.#step + 1} of this run accumulates ${expected} micro-batches, got ${list.length}`,
+      );
     }
     const s = await this.#ensureSession();
     const lr = this.#o.lr(this.#step);
@@ -220,7 +231,7 @@ export class OrtTrainingRunner {
       this.#mirror.endMicroBatch();
     }
     await s.optimizerStep();
-    const gradNorm = this.#mirror.finishUpdate();
+    const gradNorm = this.#mirror.finishUpdate(expected);
     this.#step++;
     this.#trainingModel = null;
     const metrics: Record<string, number> = {};

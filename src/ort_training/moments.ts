@@ -4,7 +4,7 @@
  * (ORT Web 1.19 exposes neither).
  *
  *   acc  = g_1 + ... + g_N                  (InPlaceAccumulatorV2: overwrite, then +=)
- *   ĝ    = acc · (1/N)                      (optimizer model, N > 1)
+ *   ĝ    = acc · (1/N)                      (optimizer model, N > 1; N of this update)
  *   ĝ   ← ĝ · min(1, c / (‖ĝ‖ + 1e-6))      (optimizer model, c > 0)
  *   m   ← β1 m + (1 − β1) ĝ ;  v ← β2 v + (1 − β2) ĝ²     (AdamWOptimizer, Eigen float32)
  *
@@ -22,6 +22,7 @@ const f = Math.fround;
 /** Options of {@link UpdateMirror}. */
 export interface MirrorOptions {
   kind: "adamw" | "sgd";
+  /** Micro-batches per update (an update may take fewer, see {@link UpdateMirror.finishUpdate}). */
   gradAccum: number;
   maxGradNorm: number;
   beta1?: number;
@@ -65,17 +66,19 @@ export class UpdateMirror {
 
   /**
    * Applies the update's gradient processing and moment update; returns the gradient norm before
-   * clipping (of the mean over micro-batches, as the fused engine reports it).
+   * clipping (of the mean over micro-batches, as the fused engine reports it). `expected`: the
+   * micro-batches of this update (default `gradAccum`; an epoch's last update may take fewer).
    */
-  finishUpdate(): number {
+  finishUpdate(expected: number = this.#o.gradAccum): number {
     const n = this.#micro;
     this.#micro = 0;
-    if (n !== this.#o.gradAccum) {
-      throw new Error(`UpdateMirror: ${n} micro-batches in an update, expected ${this.#o.gradAccum}`);
+    if (n !== expected) {
+      throw new Error(`UpdateMirror: ${n} micro-batches in an update, expected ${expected}`);
     }
     const scale = f(1 / n);
     let sq = 0;
     for (const acc of this.#acc.values()) {
+      // The optimizer model scales whenever it accumulates (1/1 is exact, so n = 1 needs nothing).
       if (n > 1) { for (let i = 0; i < acc.length; i++) acc[i] *= scale; }
       for (let i = 0; i < acc.length; i++) sq += acc[i] * acc[i];
     }

@@ -17,7 +17,8 @@
  *   and feeds as k + 1): lr = table[min(step − 1, len − 1)]. This carries any schedule exactly (the
  *   same float32 rates the fused engine feeds);
  * - **gradient accumulation**: ORT's accumulators sum N micro-batch gradients; `g ← g · (1/N)`
- *   makes it the mean, as the fused engine does;
+ *   makes it the mean, as the fused engine does. When N varies (the trainer's epochs end with the
+ *   micro-batches left over), 1/N_k is read from a second baked table, indexed as the rate is;
  * - **global-norm clipping** as torch.nn.utils.clip_grad_norm_: g ← g · min(1, c / (‖g‖ + 1e-6));
  * - **SGD weight decay** (coupled, as torch.optim.SGD): g ← g + wd · p (SGDOptimizerV2 has none;
  *   AdamWOptimizer's own `weight_decay` is PyTorch's decoupled decay, adam_mode 0).
@@ -45,6 +46,12 @@ export interface OptimizerModelSpec {
   lrTable: Float32Array;
   /** Micro-batches per update: the summed gradients are divided by it. Default 1. */
   gradAccum?: number;
+  /**
+   * Micro-batches of update k (0-based) where they vary, indexed as `lrTable` (later updates keep
+   * the last entry), each in 1..gradAccum: an epoch's last update takes the micro-batches left
+   * over. Default: `gradAccum` for every update.
+   */
+  microBatches?: readonly number[];
   /** Global-norm clipping threshold; 0 disables. */
   maxGradNorm: number;
   weightDecay: number;
@@ -69,6 +76,16 @@ export function emitOptimizerModel(spec: OptimizerModelSpec): Uint8Array {
   if (!(Number.isInteger(accum) && accum >= 1)) {
     throw new RangeError(`Optimizer model: gradAccum must be >= 1, got ${accum}`);
   }
+  const micro = spec.microBatches ?? null;
+  if (micro !== null) {
+    if (micro.length === 0) throw new RangeError("Optimizer model: the micro-batch table is empty");
+    const bad = micro.find((m) => !(Number.isInteger(m) && m >= 1 && m <= accum));
+    if (bad !== undefined) {
+      throw new RangeError(`Optimizer model: micro-batches per update must be in 1..${accum}, got ${bad}`);
+    }
+  }
+  // One scale for every update unless the table holds another count than gradAccum.
+  const varying = micro !== null && micro.some((m) => m !== accum);
   if (!(spec.maxGradNorm >= 0)) {
     throw new RangeError(`Optimizer model: maxGradNorm must be >= 0, got ${spec.maxGradNorm}`);
   }
@@ -104,7 +121,12 @@ export function emitOptimizerModel(spec: OptimizerModelSpec): Uint8Array {
   const needsRewrite = accum > 1 || spec.maxGradNorm > 0 || (spec.kind === "sgd" && spec.weightDecay > 0);
   if (needsRewrite) {
     let gs: Value[] = Array.from({ length: n }, (_, i) => node("SequenceAt", [gradients, g.int64s([i])]));
-    if (accum > 1) gs = gs.map((x) => node("Mul", [x, g.scalar(1 / accum)]));
+    if (varying) {
+      // scale = (1/N)[min(step - 1, len - 1)] ([1]), the float32 1/N_k the fused engine feeds.
+      const scales = g.constant(Float32Array.from(micro!, (m) => 1 / m), [micro!.length]);
+      const scale = node("Gather", [scales, node("Min", [k, g.int64s([micro!.length - 1])], "int64")]);
+      gs = gs.map((x) => node("Mul", [x, scale]));
+    } else if (accum > 1) gs = gs.map((x) => node("Mul", [x, g.scalar(1 / accum)]));
     if (spec.maxGradNorm > 0) {
       // norm = sqrt(sum_i sum(g_i^2)); coef = min(1, c / (norm + 1e-6)), as clip_grad_norm_.
       const sq = gs.map((x) => node("ReduceSum", [node("Mul", [x, x])], "float32", { keepdims: attr.int(0) }));

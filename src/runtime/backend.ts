@@ -6,13 +6,48 @@
  * forces WebGPU even on a fallback adapter (that is how CI tests the WebGPU path); it fails when no
  * adapter exists. `wasm` always works.
  *
+ * Training may also ask for `ort-training`: ONNX Runtime's training API (src/ort_training/, wasm
+ * only), an engine of its own that the trainer runs instead of the fused step. It is listed here
+ * so that every table checks `--backend` against one list, but `auto` never picks it and
+ * {@link resolveBackend} (the inference engines' choice) refuses it.
+ *
  * @module
  */
 
 import type { BackendName } from "./ort.ts";
 
-/** What the caller asks for. */
+/** What the caller of an inference engine (scoring, generation, the fused training step) asks for. */
 export type BackendPreference = "auto" | BackendName;
+
+/** What a training run may ask for: a {@link BackendPreference}, or the `ort-training` engine. */
+export type TrainBackendPreference = BackendPreference | "ort-training";
+
+/**
+ * Every preference, typed over {@link TrainBackendPreference} so that a backend name added to the
+ * runtime without an entry here does not compile; `runtime` is false for what only the trainer runs.
+ * Option tables and CLI flags check `--backend` against it.
+ */
+const PREFERENCES: { readonly [P in TrainBackendPreference]: { runtime: boolean } } = {
+  auto: { runtime: true },
+  webgpu: { runtime: true },
+  wasm: { runtime: true },
+  "ort-training": { runtime: false },
+};
+
+/** Every backend name a caller may ask for, `auto` first (`train --backend`). */
+export const BACKEND_PREFERENCES: readonly TrainBackendPreference[] = Object.keys(
+  PREFERENCES,
+) as TrainBackendPreference[];
+
+/** The backend names an inference engine resolves (`score`, `generate`, `doctor`), `auto` first. */
+export const RUNTIME_BACKEND_PREFERENCES: readonly BackendPreference[] = BACKEND_PREFERENCES.filter(
+  (p): p is BackendPreference => PREFERENCES[p].runtime,
+);
+
+/** True when `x` names a backend preference that {@link resolveBackend} resolves. */
+export function isBackendPreference(x: unknown): x is BackendPreference {
+  return typeof x === "string" && Object.hasOwn(PREFERENCES, x) && PREFERENCES[x as TrainBackendPreference].runtime;
+}
 
 /** A summary of a WebGPU adapter, as `doctor` prints it. */
 export interface AdapterSummary {
@@ -103,8 +138,17 @@ export function probeWebGpu(): Promise<WebGpuProbe> {
 
 /** Resolves a preference to a backend, with the reason. Throws when `webgpu` is forced but absent. */
 export async function resolveBackend(preference: BackendPreference = "auto"): Promise<BackendChoice> {
-  if (preference !== "auto" && preference !== "webgpu" && preference !== "wasm") {
-    throw new RangeError(`Unknown backend ${JSON.stringify(preference)}: use auto, webgpu or wasm`);
+  if (!isBackendPreference(preference)) {
+    if ((preference as string) === "ort-training") {
+      throw new RangeError(
+        `ort-training is a training engine (train --backend ort-training); here use ${
+          RUNTIME_BACKEND_PREFERENCES.join(", ")
+        }`,
+      );
+    }
+    throw new RangeError(
+      `Unknown backend ${JSON.stringify(preference)}: use ${RUNTIME_BACKEND_PREFERENCES.join(", ")}`,
+    );
   }
   const webgpu = await probeWebGpu();
   if (preference === "wasm") return { backend: "wasm", reason: "wasm requested", webgpu };

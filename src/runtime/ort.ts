@@ -94,5 +94,14 @@ export async function withThreadShim<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The ORT Web version this package was built against. */
+/**
+ * The ORT Web version this package was written and tested against. What actually runs is what
+ * {@link ortVersions} reports (the installed package may differ); `doctor` prints that.
+ */
 export const ORT_VERSION = "1.30.0";
+
+/** The versions the loaded ORT build reports about itself (`env.versions`: `common`, `web`, ...). */
+export async function ortVersions(backend: BackendName = "wasm"): Promise<Readonly<Record<string, string>>> {
+  const ort = await loadOrt(backend);
+  return { ...(ort.env.versions as Record<string, string>) };
+}

@@ -27,6 +27,8 @@ export interface TrainerState {
   rng: RngState;
   /** Fingerprint of the options that must not change across a resume (loss, data, model, ...). */
   fingerprint: string;
+  /** The fingerprinted option values in plain form, so that a refused resume can name what changed. */
+  options?: Record<string, unknown>;
   /** Lines of metrics.jsonl written up to this step (resume truncates the file back to them). */
   metricsLines: number;
   /** Seconds spent training so far (for tokens/s and ETA across resumes). */

@@ -28,16 +28,22 @@ import { createLoraConfig, type LoraConfig } from "../lora/config.ts";
 import { loraTargets } from "../lora/targets.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
 import { Scorer, type ScoreSequence } from "../models/score.ts";
-import { adamw } from "../optim/adamw.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
-import { lrSchedule, type ScheduleKind } from "../optim/schedule.ts";
-import { sgd } from "../optim/sgd.ts";
-import { type BackendPreference, resolveBackend } from "../runtime/backend.ts";
+import { lrSchedule } from "../optim/schedule.ts";
+import { fingerprintValues, type Namer, OPTION_NAMES, OptionError } from "../options/table.ts";
+import { resolveBackend } from "../runtime/backend.ts";
 import type { BackendName } from "../runtime/ort.ts";
 import { Engine, type OrtTensor } from "../runtime/session.ts";
 import { Rng } from "../util/rng.ts";
 import { type Checkpoint, latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.ts";
-import { buildPreferenceGraph, INPUT, isRewardLoss, LOSS_KINDS, type LossKind } from "./preference_graph.ts";
+import {
+  OPTIMIZERS,
+  type ResolvedTrainOptions,
+  resolveTrainOptions,
+  TRAIN_OPTIONS,
+  type TrainOptions,
+} from "./options.ts";
+import { buildPreferenceGraph, INPUT, isRewardLoss, type LossKind } from "./preference_graph.ts";
 import { ProgressReporter, type ProgressSink } from "./progress.ts";
 import { compileStep } from "./step.ts";
 import { type Batch, StepRunner } from "./step_runner.ts";
@@ -50,82 +56,7 @@ import {
   readInitAdapter,
 } from "../ort_training/mod.ts";
 
-/** Everything a training run takes. Only `model`, `data` and `out` are required. */
-export interface TrainOptions {
-  /** Model directory (Hugging Face format), Hugging Face Hub id (`org/name`), or an already loaded model. */
-  model: string | LoadedModel;
-  /** Branch, tag or commit when `model` is a Hub id (default `main`). */
-  revision?: string;
-  /** JSONL preference data: pairs for the `*-pref` losses, reward groups for `*-rw`. */
-  data: string;
-  /** Output directory: the adapter, `metrics.jsonl`, `checkpoints/`. */
-  out: string;
-  loss?: LossKind;
-  /** β_π (TRL's `beta`). Default 0.1. */
-  beta?: number;
-  /** β_r for the reward losses. Default 0.1. */
-  betaR?: number;
-  /** ε, EXO-pref label smoothing. Default 1e-3. */
-  epsilon?: number;
-  /** Logit temperature τ before the token log-softmax (policy and reference). Default 1. */
-  logitTemperature?: number;
-  loraR?: number;
-  /** Default 2 × r. */
-  loraAlpha?: number;
-  /** PEFT target module names; default all attention and MLP projections of the architecture. */
-  target?: string[];
-  rslora?: boolean;
-  /** Start from an existing PEFT adapter directory (its LoRA config wins over loraR/alpha/target). */
-  initAdapter?: string;
-  optimizer?: "adamw" | "sgd";
-  lr?: number;
-  weightDecay?: number;
-  schedule?: ScheduleKind;
-  warmupSteps?: number;
-  batchSize?: number;
-  gradAccum?: number;
-  /** Global gradient-norm clip; 0 disables. Default 1. */
-  maxGradNorm?: number;
-  epochs?: number;
-  /** Stop after this many optimizer updates (default: `epochs` worth). */
-  maxSteps?: number;
-  seed?: number;
-  /** `auto`, `webgpu`, `wasm`, or `ort-training` (ORT Web 1.19.2's TrainingSession, wasm only). */
-  backend?: BackendPreference | typeof ORT_TRAINING_BACKEND;
-  /** Write a checkpoint every N updates (0: only at the end and on interruption). Default 0. */
-  checkpointEvery?: number;
-  /**
-   * Checkpoints kept in `out/checkpoints` (older ones are removed); 0 keeps every one, e.g. to
-   * evaluate the adapter along training. Default 2.
-   */
-  keepCheckpoints?: number;
-  /** Continue from the newest checkpoint in `out/checkpoints`. */
-  resume?: boolean;
-  /** File access (default: local files). */
-  files?: FileSource & FileSink;
-  /** Where progress goes (default: nowhere). */
-  progress?: ProgressSink;
-  /** Informational lines (backend choice, warnings, truncation). */
-  log?: (line: string) => void;
-  /** Stops training at the next update boundary, writing a checkpoint first. */
-  signal?: AbortSignal;
-}
-
-/** The resolved options (defaults filled in). */
-export type ResolvedTrainOptions =
-  & Required<
-    Omit<
-      TrainOptions,
-      "model" | "initAdapter" | "maxSteps" | "target" | "loraAlpha" | "files" | "progress" | "log" | "signal"
-    >
-  >
-  & {
-    model: string | LoadedModel;
-    initAdapter: string | null;
-    maxSteps: number | null;
-    target: string[] | null;
-    loraAlpha: number | null;
-  };
+export { type ResolvedTrainOptions, resolveTrainOptions, TRAIN_OPTIONS, type TrainOptions } from "./options.ts";
 
 /** What a run reports at the end (`--json` prints it). */
 export interface TrainSummary {
@@ -148,97 +79,48 @@ export interface TrainSummary {
   referenceSeconds: number;
 }
 
-/** The error of a non-finite loss: names the step and the batch's data lines. */
+/**
+ * The error of a non-finite loss: names the step and the batch's data lines, and the options that
+ * help (`describe(namer)` names them as flags for the CLI).
+ */
 export class NonFiniteLossError extends Error {
   readonly step: number;
   readonly lines: number[];
+  readonly #detail: string;
   constructor(step: number, lines: number[], detail: string) {
-    super(
-      `Non-finite loss at step ${step} (${detail}), batch of data lines ${lines.slice(0, 20).join(", ")}${
-        lines.length > 20 ? ", ..." : ""
-      }. Training stopped; checkpoints written before this step are kept. Lower --lr or --beta, or enable --max-grad-norm`,
-    );
+    super();
     this.name = "NonFiniteLossError";
     this.step = step;
     this.lines = lines;
+    this.#detail = detail;
+    this.message = this.describe(OPTION_NAMES);
+  }
+
+  /** The message with options named by `name`. */
+  describe(name: Namer): string {
+    const lines = `${this.lines.slice(0, 20).join(", ")}${this.lines.length > 20 ? ", ..." : ""}`;
+    return `Non-finite loss at step ${this.step} (${this.#detail}), batch of data lines ${lines}. ` +
+      "Training stopped; checkpoints written before this step are kept. " +
+      `Lower ${name("lr")} or ${name("beta")}, or enable ${name("maxGradNorm")}`;
   }
 }
 
-/** Fills in the defaults and checks ranges; throws RangeError naming the option. */
-export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
-  const r: ResolvedTrainOptions = {
-    model: o.model,
-    revision: o.revision ?? "main",
-    data: o.data,
-    out: o.out,
-    loss: o.loss ?? "exo-pref",
-    beta: o.beta ?? 0.1,
-    betaR: o.betaR ?? 0.1,
-    epsilon: o.epsilon ?? 1e-3,
-    logitTemperature: o.logitTemperature ?? 1,
-    loraR: o.loraR ?? 8,
-    loraAlpha: o.loraAlpha ?? null,
-    target: o.target ?? null,
-    rslora: o.rslora ?? false,
-    initAdapter: o.initAdapter ?? null,
-    optimizer: o.optimizer ?? "adamw",
-    lr: o.lr ?? 5e-4,
-    weightDecay: o.weightDecay ?? 0,
-    schedule: o.schedule ?? "linear",
-    warmupSteps: o.warmupSteps ?? 0,
-    batchSize: o.batchSize ?? 8,
-    gradAccum: o.gradAccum ?? 1,
-    maxGradNorm: o.maxGradNorm ?? 1,
-    epochs: o.epochs ?? 1,
-    maxSteps: o.maxSteps ?? null,
-    seed: o.seed ?? 0,
-    backend: o.backend ?? "auto",
-    checkpointEvery: o.checkpointEvery ?? 0,
-    keepCheckpoints: o.keepCheckpoints ?? 2,
-    resume: o.resume ?? false,
-  };
-  if (!LOSS_KINDS.includes(r.loss)) {
-    throw new RangeError(`--loss must be one of ${LOSS_KINDS.join(", ")}, got ${r.loss}`);
+/** Data of the wrong kind for the loss (pairs for a `*-rw` loss, or groups for a `*-pref` one). */
+class DataKindError extends DataError {
+  readonly #render: (name: Namer) => string;
+  constructor(file: string, loss: LossKind, found: string) {
+    const want = isRewardLoss(loss)
+      ? 'reward groups {"prompt","completions","rewards"}'
+      : 'preference pairs {"prompt","chosen","rejected"}';
+    const render = (name: Namer) => `${name("loss")} ${loss} needs ${want}, but the file holds ${found}`;
+    super({ file, line: null, field: null }, render(OPTION_NAMES));
+    this.#render = (name) => `${file}: ${render(name)}`;
   }
-  const positive: [string, number][] = [["--beta", r.beta], ["--beta-r", r.betaR], [
-    "--logit-temperature",
-    r.logitTemperature,
-  ], [
-    "--lr",
-    r.lr,
-  ]];
-  for (const [k, v] of positive) {
-    if (!(v > 0 && Number.isFinite(v))) throw new RangeError(`${k} must be a positive number, got ${v}`);
+
+  /** The message with options named by `name`. */
+  describe(name: Namer): string {
+    return this.#render(name);
   }
-  if (!(r.epsilon > 0 && r.epsilon < 1)) throw new RangeError(`--epsilon must be in (0, 1), got ${r.epsilon}`);
-  const ints: [string, number, number][] = [
-    ["--lora-r", r.loraR, 1],
-    ["--batch-size", r.batchSize, 1],
-    ["--grad-accum", r.gradAccum, 1],
-    ["--epochs", r.epochs, 1],
-    ["--warmup-steps", r.warmupSteps, 0],
-    ["--checkpoint-every", r.checkpointEvery, 0],
-    ["--keep-checkpoints", r.keepCheckpoints, 0],
-  ];
-  if (r.maxSteps !== null) ints.push(["--max-steps", r.maxSteps, 1]);
-  for (const [k, v, lo] of ints) {
-    if (!(Number.isInteger(v) && v >= lo)) throw new RangeError(`${k} must be an integer >= ${lo}, got ${v}`);
-  }
-  if (!(r.maxGradNorm >= 0)) throw new RangeError(`--max-grad-norm must be >= 0 (0 disables), got ${r.maxGradNorm}`);
-  if (!(r.weightDecay >= 0)) throw new RangeError(`--weight-decay must be >= 0, got ${r.weightDecay}`);
-  if (!["adamw", "sgd"].includes(r.optimizer)) {
-    throw new RangeError(`--optimizer must be adamw or sgd, got ${r.optimizer}`);
-  }
-  if (!["constant", "linear", "cosine"].includes(r.schedule)) {
-    throw new RangeError(`--schedule must be constant, linear or cosine, got ${r.schedule}`);
-  }
-  if (!["auto", "webgpu", "wasm", ORT_TRAINING_BACKEND].includes(r.backend)) {
-    throw new RangeError(`--backend must be auto, webgpu, wasm or ${ORT_TRAINING_BACKEND}, got ${r.backend}`);
-  }
-  if (r.loraAlpha !== null && !(r.loraAlpha > 0)) {
-    throw new RangeError(`--lora-alpha must be positive, got ${r.loraAlpha}`);
-  }
-  return r;
 }
 
 type Examples = { kind: "pairs"; items: EncodedPair[] } | { kind: "groups"; items: EncodedGroup[]; k: number };
@@ -251,36 +133,29 @@ interface Prepared {
   truncation: TruncationStats;
   warnings: DataWarning[];
   adapter: LoraAdapter;
-  fingerprint: string;
+  fingerprint: { hash: string; options: Record<string, unknown> };
   /** The checkpoint to resume from (already checked against the fingerprint), or null. */
   resume: Checkpoint | null;
 }
 
-function fingerprintOf(o: ResolvedTrainOptions, model: LoadedModel, lora: LoraConfig, dataText: string): string {
-  // FNV-1a over what must not change between a run and its resume.
-  const key = JSON.stringify({
-    model: model.dir,
-    arch: model.config.arch,
-    loss: o.loss,
-    beta: o.beta,
-    betaR: o.betaR,
-    epsilon: o.epsilon,
-    tau: o.logitTemperature,
-    lora,
-    optimizer: o.optimizer,
-    lr: o.lr,
-    wd: o.weightDecay,
-    schedule: o.schedule,
-    warmup: o.warmupSteps,
-    batch: o.batchSize,
-    accum: o.gradAccum,
-    clip: o.maxGradNorm,
-    epochs: o.epochs,
-    maxSteps: o.maxSteps,
-    seed: o.seed,
-    data: hash(dataText),
-  });
-  return hash(key);
+/**
+ * What must not change between a run and its resume: the table's fingerprinted options, the model,
+ * the adapter config and the data. `options` is stored in the checkpoint so that a refusal can name
+ * what changed; the hash covers everything.
+ */
+function fingerprintOf(o: ResolvedTrainOptions, model: LoadedModel, lora: LoraConfig, dataText: string) {
+  const options = Object.fromEntries(fingerprintValues(TRAIN_OPTIONS, o));
+  const key = JSON.stringify({ options, model: model.dir, arch: model.config.arch, lora, data: hash(dataText) });
+  return { hash: hash(key), options };
+}
+
+/** The options whose values differ from a checkpoint's, named by `name`: ` (lr 0.005 then, 0.001 now)`. */
+function optionChanges(saved: Record<string, unknown> | undefined, now: Record<string, unknown>, name: Namer): string {
+  if (!saved) return "";
+  const show = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
+  const diffs = Object.keys(now).filter((k) => JSON.stringify(saved[k] ?? null) !== JSON.stringify(now[k]))
+    .map((k) => `${name(k)} ${show(saved[k] ?? null)} then, ${show(now[k])} now`);
+  return diffs.length > 0 ? ` (${diffs.join("; ")})` : "";
 }
 
 function hash(s: string): string {
@@ -302,16 +177,7 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
   const wantKind = isRewardLoss(o.loss) ? "groups" : "pairs";
   // Validate the text already read for the fingerprint, rather than reading the file again.
   const ds: Dataset = validateAll(dataText, { file: o.data, vocabSize: model.config.vocabSize });
-  if (ds.kind !== wantKind) {
-    throw new DataError(
-      { file: o.data, line: null, field: null },
-      `--loss ${o.loss} needs ${
-        wantKind === "pairs"
-          ? 'preference pairs {"prompt","chosen","rejected"}'
-          : 'reward groups {"prompt","completions","rewards"}'
-      }, but the file holds ${ds.kind}`,
-    );
-  }
+  if (ds.kind !== wantKind) throw new DataKindError(o.data, o.loss, ds.kind);
   const enc = encodeDataset(ds, model.tokenizer, {
     maxLength: model.config.maxPositions,
     vocabSize: model.config.vocabSize,
@@ -346,20 +212,29 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
   let resume: Checkpoint | null = null;
   if (!o.resume) {
     // A fresh run beside an earlier run's checkpoints would have its own pruned away (names sort by
-    // step) and block a later --resume: refuse rather than mix two runs in one directory.
+    // step) and block a later resume: refuse rather than mix two runs in one directory.
     const earlier = await latestCheckpoint(o.out, files);
     if (earlier) {
-      throw new Error(
-        `--out ${o.out} already holds checkpoints of an earlier run (${earlier}): pass --resume to continue it, or use a new --out`,
+      throw new OptionError(
+        "out",
+        (n) =>
+          `${n("out")} ${o.out} already holds checkpoints of an earlier run (${earlier}): pass ${
+            n("resume")
+          } to continue it, or use a new ${n("out")}`,
       );
     }
   } else {
     const resumeFrom = await latestCheckpoint(o.out, files);
     if (resumeFrom) {
       resume = await loadCheckpoint(resumeFrom, files);
-      if (resume.state.fingerprint !== fingerprint) {
-        throw new Error(
-          `Cannot resume from ${resumeFrom}: it was written with other options, data or model. Use the same command line as the interrupted run, or a new --out`,
+      if (resume.state.fingerprint !== fingerprint.hash) {
+        const saved = resume.state.options;
+        throw new OptionError(
+          "resume",
+          (n) =>
+            `Cannot resume from ${resumeFrom}: it was written with other options, data or model${
+              optionChanges(saved, fingerprint.options, n)
+            }. Use the same options as the interrupted run, or a new ${n("out")}`,
         );
       }
     }
@@ -481,14 +356,14 @@ export class Trainer {
     const { o, model, examples: ex, fingerprint } = this.#p;
     const files = this.#files;
     const t0 = performance.now();
-    const ortTraining = o.backend === ORT_TRAINING_BACKEND;
     // ort-training steps run on ORT 1.19.2's TrainingSession; the reference log-probs on wasm.
-    const choice = ortTraining
+    const choice = o.backend === ORT_TRAINING_BACKEND
       ? {
         backend: ORT_TRAINING_BACKEND,
         reason: "ort-training requested (ORT Web 1.19.2 TrainingSession, wasm)",
       } as const
-      : await resolveBackend(o.backend as BackendPreference);
+      : await resolveBackend(o.backend);
+    const ortTraining = choice.backend === ORT_TRAINING_BACKEND;
     this.#log(`backend: ${choice.backend} (${choice.reason})`);
     for (const w of this.warnings.slice(0, 10)) this.#log(`warning: ${w.message}`);
     if (this.warnings.length > 10) this.#log(`warning: ... ${this.warnings.length - 10} more`);
@@ -514,11 +389,11 @@ export class Trainer {
     const referenceSeconds = (performance.now() - tRef) / 1000;
 
     const sampler = new BatchSampler(ex.items.map((e) => exampleLength(e)), { batchSize: o.batchSize, seed: o.seed });
-    const updatesPerEpoch = Math.max(1, Math.floor(sampler.batchesPerEpoch / o.gradAccum));
+    // An epoch is cut into updates of gradAccum micro-batches, its last update taking the ones left
+    // over: no update spans two epochs, and every epoch sees each example once.
+    const updatesPerEpoch = Math.ceil(sampler.batchesPerEpoch / o.gradAccum);
     const totalSteps = o.maxSteps ?? updatesPerEpoch * o.epochs;
-    const optimizer: Optimizer = o.optimizer === "adamw"
-      ? adamw({ weightDecay: o.weightDecay })
-      : sgd({ weightDecay: o.weightDecay });
+    const optimizer: Optimizer = OPTIMIZERS[o.optimizer](o);
 
     // The graph and its serialized step hold a copy of every frozen weight: they live only inside
     // makeRunner, so they can be collected once ORT has its own copy.
@@ -556,6 +431,8 @@ export class Trainer {
         lr: schedule,
         totalSteps,
         gradAccum: o.gradAccum,
+        // As the loop below cuts epochs: update j of an epoch takes what is left, at most gradAccum.
+        microBatches: (k) => Math.min(o.gradAccum, sampler.batchesPerEpoch - (k % updatesPerEpoch) * o.gradAccum),
         maxGradNorm: o.maxGradNorm,
         artifactsDir: o.initAdapter && (await isArtifactsDir(o.initAdapter, files)) ? o.initAdapter : null,
         files,
@@ -578,7 +455,15 @@ export class Trainer {
       const cur = await runner.getParams();
       const tensors = new Map([...adapter.tensors].map(([k, t]) => [k, { ...t, data: cur.get(k)! }]));
       await saveCheckpoint(o.out, files, {
-        state: { step: runner.step, cursor, rng: rng.state(), fingerprint, metricsLines, elapsedSeconds: elapsed },
+        state: {
+          step: runner.step,
+          cursor,
+          rng: rng.state(),
+          fingerprint: fingerprint.hash,
+          options: fingerprint.options,
+          metricsLines,
+          elapsedSeconds: elapsed,
+        },
         adapter: { config: adapter.config, tensors },
         optimizer: st.slots,
       }, o.keepCheckpoints === 0 ? Infinity : o.keepCheckpoints);
@@ -600,6 +485,7 @@ export class Trainer {
           lines.push(...b.lines);
           stepTokens += b.tokens;
           cursor = sampler.advance(cursor);
+          if (cursor.batchIndex === 0) break; // the epoch ended: the left-over micro-batches make this update
         }
         const ts = performance.now();
         const r = await runner.run(o.gradAccum > 1 ? micro : micro[0]);

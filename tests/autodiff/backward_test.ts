@@ -117,6 +117,7 @@ Deno.test("a seed gives a vector-Jacobian product of a non-scalar output", async
   const v = g.input("v", "float64", [3]);
   g.output(backward(op.exp(x), [x], { seed: v })[0], "vjp");
   const r = await run(g, { x: new Float64Array([0, 1, 2]), v: new Float64Array([1, 2, 3]) }, { x: [3], v: [3] });
+  assert.equal(r.vjp.length, 3);
   r.vjp.forEach((got, i) => assert.ok(Math.abs(got - (i + 1) * Math.exp(i)) < 1e-12));
 });
 

@@ -23,7 +23,8 @@ const y = Array.from(out.y.data as Float32Array);
 // Row 0: logits [1+3, 2+3] = [4, 5] -> softmax; row 1: [4+6, 5+6] = [10, 11].
 const e = 1 / (1 + Math.E);
 const expected = [e, 1 - e, e, 1 - e];
-const ok = y.every((v, i) => Math.abs(v - expected[i]) < 1e-6);
+// The length first: every() on an empty output would pass.
+const ok = y.length === expected.length && y.every((v, i) => Math.abs(v - expected[i]) < 1e-6);
 await session.release();
 console.log(`bun smoke (${target}): ${ok ? "ok" : "FAILED"} ${JSON.stringify(y)}`);
 process.exit(ok ? 0 : 1);

@@ -307,6 +307,7 @@ Deno.test("init: B zero, A uniform within ±1/sqrt(in) with the right spread, se
   validateAdapter(a1, mc);
   assert.deepEqual(initLoraAdapter(mc, lora, new Rng(42)), a1);
   const a2 = initLoraAdapter(mc, lora, new Rng(43));
+  assert.equal(loraTargets(mc, lora).length, 2 * 7, "7 projections in each of 2 layers");
   for (const t of loraTargets(mc, lora)) {
     const b = a1.tensors.get(t.keyB)!.data as Float32Array;
     assert.ok(b.every((x) => x === 0), `${t.keyB} is zero`);

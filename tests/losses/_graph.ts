@@ -1,7 +1,10 @@
 /**
  * One ONNX graph holding all four losses, their gradients w.r.t. u (through `backward()`) and the
- * metrics, for a given dtype and (B, K), with the hyper-parameters as scalar inputs so that one
- * session serves many property-test cases. Sessions are cached by (backend, dtype, B, K).
+ * metrics, for a given dtype and (B, K). The hyper-parameters are either scalar graph inputs (one
+ * session serves many property-test cases) or constants folded into the graph, as training passes
+ * them (`buildPreferenceGraph` gives the emitters numbers): the EXO-pref emitter takes another branch
+ * for a number ε (log1p(−ε) and log ε computed in float64 by JS) than for a graph ε (Log(1 − ε) in
+ * the graph). Sessions are cached by (backend, dtype, B, K, constants).
  */
 
 import { backward } from "../../src/autodiff/mod.ts";
@@ -26,8 +29,11 @@ export interface LossShape {
   p: Dim;
 }
 
-/** Builds the all-losses graph. */
-export function buildLossGraph(dtype: "float32" | "float64", { b, k, p }: LossShape): Graph {
+/**
+ * Builds the all-losses graph; with `constants`, β_π, β_r and ε are numbers baked into it instead of
+ * the `betaPi`, `betaR`, `eps` inputs.
+ */
+export function buildLossGraph(dtype: "float32" | "float64", { b, k, p }: LossShape, constants?: Hyper): Graph {
   const g = new Graph(`losses_${dtype}_${b}x${k}_${p}`);
   const u = g.input("u", dtype, [b, k]);
   const rewards = g.input("rewards", dtype, [b, k]);
@@ -36,10 +42,12 @@ export function buildLossGraph(dtype: "float32" | "float64", { b, k, p }: LossSh
   const ul = g.input("ul", dtype, [p]);
   const logpw = g.input("logpw", dtype, [p]);
   const logpl = g.input("logpl", dtype, [p]);
-  const betaPi = g.input("betaPi", dtype, []);
-  const betaR = g.input("betaR", dtype, []);
-  const eps = g.input("eps", dtype, []);
-  const opts = { betaPi, betaR, eps };
+  const opts = constants ?? {
+    betaPi: g.input("betaPi", dtype, []),
+    betaR: g.input("betaR", dtype, []),
+    eps: g.input("eps", dtype, []),
+  };
+  const betaPi = opts.betaPi;
   const out = (v: Value, name: string) => g.output(v, name);
 
   for (const [name, emit] of [["exo_pref", emitExoPref], ["dpo_pref", emitDpoPref]] as const) {
@@ -87,16 +95,21 @@ export function engineFor(backend: BackendName): Promise<Engine> {
   return e;
 }
 
-/** A cached session of the all-losses graph. */
+/** How a case passes β_π, β_r and ε: as graph inputs, or as constants (as training does). */
+export type HyperMode = "inputs" | "constants";
+
+/** A cached session of the all-losses graph (per hyper-parameter values when they are constants). */
 export function lossSession(
   backend: BackendName,
   dtype: "float32" | "float64",
   shape: LossShape,
+  constants?: Hyper,
 ): Promise<GraphSession> {
-  const key = `${backend}|${dtype}|${shape.b}|${shape.k}|${shape.p}`;
+  const c = constants ? `${constants.betaPi}|${constants.betaR}|${constants.eps}` : "inputs";
+  const key = `${backend}|${dtype}|${shape.b}|${shape.k}|${shape.p}|${c}`;
   let s = sessions.get(key);
   if (!s) {
-    s = engineFor(backend).then((e) => e.createSession(serializeModel(buildLossGraph(dtype, shape))));
+    s = engineFor(backend).then((e) => e.createSession(serializeModel(buildLossGraph(dtype, shape, constants))));
     sessions.set(key, s);
   }
   return s;
@@ -108,20 +121,31 @@ export async function releaseSessions(): Promise<void> {
   sessions.clear();
 }
 
-/** Runs the all-losses graph and returns every output as a float64 array. */
+/**
+ * Runs the all-losses graph and returns every output as a float64 array. With `mode` "constants"
+ * the hyper-parameters are built into a graph of their own (a session per distinct value: use few).
+ */
 export async function runLosses(
   backend: BackendName,
   dtype: "float32" | "float64",
   feeds: LossFeeds,
   shape: LossShape,
+  mode: HyperMode = "inputs",
 ): Promise<Record<string, Float64Array>> {
   const e = await engineFor(backend);
-  const s = await lossSession(backend, dtype, shape);
+  const constants = mode === "constants" ? feeds.hyper : undefined;
+  const s = await lossSession(backend, dtype, shape, constants);
   const B = feeds.u.length, K = feeds.u[0].length;
   const arr = (x: number[]) => (dtype === "float64" ? Float64Array.from(x) : Float32Array.from(x));
   const zeros = (n: number) => Array(n).fill(0);
   const t = (x: number[], dims: number[]) => e.tensor(arr(x), dims);
+  const hyper: Record<string, ReturnType<typeof t>> = constants ? {} : {
+    betaPi: t([feeds.hyper.betaPi], []),
+    betaR: t([feeds.hyper.betaR], []),
+    eps: t([feeds.hyper.eps], []),
+  };
   const res = await s.run({
+    ...hyper,
     u: t(feeds.u.flat(), [B, K]),
     rewards: t(feeds.rewards.flat(), [B, K]),
     logp: t(feeds.logp?.flat() ?? zeros(B * K), [B, K]),
@@ -129,9 +153,6 @@ export async function runLosses(
     ul: t(feeds.ul, [feeds.ul.length]),
     logpw: t(feeds.logpw ?? zeros(feeds.uw.length), [feeds.uw.length]),
     logpl: t(feeds.logpl ?? zeros(feeds.uw.length), [feeds.uw.length]),
-    betaPi: t([feeds.hyper.betaPi], []),
-    betaR: t([feeds.hyper.betaR], []),
-    eps: t([feeds.hyper.eps], []),
   });
   const out: Record<string, Float64Array> = {};
   for (const [name, v] of Object.entries(res)) out[name] = Float64Array.from(v.data as Float32Array);

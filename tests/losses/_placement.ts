@@ -10,7 +10,11 @@ import { buildLossGraph } from "./_graph.ts";
 
 configureRuntime({ logLevel: 0 });
 const engine = await Engine.create("webgpu");
-const session = await engine.createSession(serializeModel(buildLossGraph("float32", { b: 2, k: 4, p: 3 })), {
-  verbose: true,
-});
-await session.release();
+const shape = { b: 2, k: 4, p: 3 };
+// β and ε as graph inputs, then as constants (as training builds the graph).
+for (const constants of [undefined, { betaPi: 0.1, betaR: 0.1, eps: 1e-3 }]) {
+  const session = await engine.createSession(serializeModel(buildLossGraph("float32", shape, constants)), {
+    verbose: true,
+  });
+  await session.release();
+}

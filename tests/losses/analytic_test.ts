@@ -23,13 +23,16 @@ import {
 
 const RUNS = 200;
 
-Deno.test("analytic losses reproduce the PyTorch goldens (float64 to 1e-12, float32 to 1e-6)", () => {
+// Float64 goldens: the analytic losses agree to 8.9e-16 (a few ulps), held to 1e-14. Float32 goldens
+// were computed in float32 by PyTorch; our float64 losses of the same float32 inputs differ from them
+// by 5.7e-7 at most, the goldens' own float32 rounding, held to 1e-6.
+Deno.test("analytic losses reproduce the PyTorch goldens (float64 to 1e-14, float32 to 1e-6)", () => {
   const rewards = readFixtureRewards();
   for (const model of GOLDEN_MODELS) {
     const g = readGoldenLosses(model);
     const h = g.hyperparams;
     assert.deepEqual(g.groups.map((x) => x.rewards), rewards, "rewards.jsonl matches the golden hyperparams");
-    for (const [precision, tol] of [["float64", 1e-12], ["float32", 1e-6]] as const) {
+    for (const [precision, tol] of [["float64", 1e-14], ["float32", 1e-6]] as const) {
       const blk = g[precision];
       const where = `${model} ${precision}`;
       const check = (

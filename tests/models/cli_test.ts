@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { run as tokenize } from "../../src/cli/tokenize.ts";
 import { run as score } from "../../src/cli/score.ts";
-import { FIXTURES, golden } from "./_helpers.ts";
+import { FIXTURES, golden, LOGP_TOL } from "./_helpers.ts";
 
 /** Runs a CLI entry with console.log / console.error captured. */
 async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string[]; err: string[] }> {
@@ -40,7 +40,7 @@ Deno.test("cli tokenize: ids of a golden case, with and without special tokens",
   assert.deepEqual(JSON.parse(r.out[0]), { ids: c.input_ids_no_special, tokens: c.tokens_no_special });
   r = await capture(() => tokenize(["--model", model]));
   assert.equal(r.code, 2);
-  assert.match(r.err[0], /needs --model and one of --text or --chat/);
+  assert.match(r.err[0], /^tokenize needs exactly one of --text STR or --chat FILE\nUsage: deno task cli tokenize/);
   r = await capture(() => tokenize(["--model", model, "--text", "x", "--bogus"]));
   assert.equal(r.code, 2);
 });
@@ -82,15 +82,18 @@ Deno.test("cli score: pre-tokenized pairs and groups give the golden policy log-
   let r = await capture(() => score([...args, "--data", `${FIXTURES}pairs.jsonl`]));
   assert.equal(r.code, 0, r.err.join("\n"));
   const lp = gold.losses.float32.logp_pairs;
+  assert.equal(r.out.length, 3, "one line per pair");
   r.out.map((l) => JSON.parse(l)).forEach((o, i) => {
-    assert.ok(Math.abs(o.chosen_logp - lp.policy_chosen[i]) < 1e-4);
-    assert.ok(Math.abs(o.rejected_logp - lp.policy_rejected[i]) < 1e-4);
+    assert.ok(Math.abs(o.chosen_logp - lp.policy_chosen[i]) < LOGP_TOL, `${o.chosen_logp} vs ${lp.policy_chosen[i]}`);
+    assert.ok(Math.abs(o.rejected_logp - lp.policy_rejected[i]) < LOGP_TOL, `${o.rejected_logp}`);
   });
   r = await capture(() => score([...args, "--data", `${FIXTURES}rewards.jsonl`]));
   assert.equal(r.code, 0, r.err.join("\n"));
+  assert.equal(r.out.length, 2, "one line per group");
   r.out.map((l) => JSON.parse(l)).forEach((o, i) => {
+    assert.equal(o.completion_logps.length, 4, "one log-prob per completion");
     o.completion_logps.forEach((x: number, k: number) =>
-      assert.ok(Math.abs(x - gold.losses.float32.logp_groups.policy[i][k]) < 1e-4)
+      assert.ok(Math.abs(x - gold.losses.float32.logp_groups.policy[i][k]) < LOGP_TOL, `${x}`)
     );
   });
 });

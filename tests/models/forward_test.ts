@@ -5,22 +5,30 @@ import { buildForward } from "../../src/models/forward.ts";
 import { ropeInvFreq } from "../../src/models/rope.ts";
 import { engineFor, FIXTURE_MODELS, fixtureModel, golden, maxLogitDiff, runLogits } from "./_helpers.ts";
 
+/**
+ * Logits against transformers' float32 logits (|logit| up to 11): 10x the worst measured, 5.9e-6 on
+ * wasm and 7.6e-6 on WebGPU (float32 sums in another order than PyTorch's).
+ */
+const LOGIT_TOL = { wasm: 6e-5, webgpu: 8e-5 } as const;
+
 for (const m of FIXTURE_MODELS) {
-  Deno.test(`forward ${m} (wasm): logits within 1e-4 of transformers`, async () => {
+  Deno.test(`forward ${m} (wasm): logits within ${LOGIT_TOL.wasm.toExponential()} of transformers`, async () => {
     const model = await fixtureModel(m);
     const gold = await golden(m);
     const logits = await runLogits(await engineFor("wasm"), model, gold.logits.input_ids);
     const d = maxLogitDiff(logits, gold, model.config.vocabSize);
-    assert.ok(d < 1e-4, `max |logit diff| ${d}`);
+    console.log(`  max |logit diff| ${d.toExponential(2)}`);
+    assert.ok(d < LOGIT_TOL.wasm, `max |logit diff| ${d}`);
   });
 }
 
-Deno.test("forward tiny-llama (webgpu): logits within 1e-4 of transformers", async () => {
+Deno.test(`forward tiny-llama (webgpu): logits within ${LOGIT_TOL.webgpu.toExponential()} of transformers`, async () => {
   const model = await fixtureModel("tiny-llama");
   const gold = await golden("tiny-llama");
   const logits = await runLogits(await engineFor("webgpu"), model, gold.logits.input_ids);
   const d = maxLogitDiff(logits, gold, model.config.vocabSize);
-  assert.ok(d < 1e-4, `max |logit diff| ${d}`);
+  console.log(`  max |logit diff| ${d.toExponential(2)}`);
+  assert.ok(d < LOGIT_TOL.webgpu, `max |logit diff| ${d}`);
 });
 
 /**

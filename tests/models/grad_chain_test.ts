@@ -2,6 +2,10 @@
  * One step of the whole chain, forward → log-probs → loss → backward, against PyTorch: the
  * gradients of the four losses with respect to every LoRA tensor of the fixture adapter, on
  * tests/fixtures/pairs.jsonl and rewards.jsonl, must match golden.json `losses.float64.<loss>.grad`.
+ *
+ * Tolerances (our float32 graph against PyTorch's float64): a gradient tensor within 2e-5 of its
+ * largest |entry| (measured 1.1e-6 to 2.0e-6 on wasm and WebGPU), a loss within 7e-6 absolute
+ * (measured at most 7.2e-7): 10x the worst measured.
  */
 import assert from "node:assert/strict";
 import { localFiles } from "../../src/io/files.ts";
@@ -25,9 +29,15 @@ function flat(x: unknown): number[] {
   return Array.isArray(x) ? x.flatMap(flat) : [x as number];
 }
 
-function checkGrads(loss: string, got: Map<string, Float32Array>, gold: Golden): void {
+/** Gradient error relative to the tensor's max |grad|: 10x the worst measured (2.0e-6). */
+const GRAD_TOL = 2e-5;
+/** Loss error, absolute (the losses are 0.7 to 2.9): 10x the worst measured (7.2e-7). */
+const LOSS_TOL = 7e-6;
+
+function checkGrads(loss: string, got: Map<string, Float32Array>, gold: Golden): number {
   const want = gold.losses.float64[loss].grad as Record<string, { shape: number[]; values: unknown }>;
   assert.deepEqual([...got.keys()].sort(), Object.keys(want).sort());
+  let worst = 0;
   for (const [key, g] of got) {
     const w = flat(want[key].values);
     assert.equal(g.length, w.length, key);
@@ -35,8 +45,10 @@ function checkGrads(loss: string, got: Map<string, Float32Array>, gold: Golden):
     assert.ok(scale > 0, `${loss} ${key}: golden gradient is all zeros`);
     let err = 0;
     for (let i = 0; i < w.length; i++) err = Math.max(err, Math.abs(g[i] - w[i]));
-    assert.ok(err <= 1e-3 * scale, `${loss} ${key}: max |grad diff| ${err} vs max |grad| ${scale}`);
+    assert.ok(err <= GRAD_TOL * scale, `${loss} ${key}: max |grad diff| ${err} vs max |grad| ${scale}`);
+    worst = Math.max(worst, err / scale);
   }
+  return worst;
 }
 
 const CASES = [
@@ -46,7 +58,7 @@ const CASES = [
 ] as const;
 
 for (const { m, backend, kinds } of CASES) {
-  Deno.test(`grad chain ${m} (${backend}): d(${kinds.join(", ")} losses)/d(LoRA) match PyTorch (float64) within 1e-3`, async () => {
+  Deno.test(`grad chain ${m} (${backend}): d(${kinds.join(", ")} losses)/d(LoRA) match PyTorch (float64) within 2e-5 of max|grad|`, async () => {
     const model = await fixtureModel(m);
     const gold = await golden(m);
     const adapter = await readAdapter(`${FIXTURES}${m}/adapter`, localFiles(), model.config);
@@ -116,8 +128,17 @@ for (const { m, backend, kinds } of CASES) {
       for (const name of Object.keys(losses)) {
         const got = (r[`loss_${name}`].data as Float32Array)[0];
         const want = gold.losses.float64[name].loss as number;
-        assert.ok(Math.abs(got - want) <= 1e-5 * Math.max(1, Math.abs(want)), `${name} loss ${got} vs ${want}`);
-        checkGrads(name, new Map(keys.map((k, i) => [k, r[`grad_${name}_${i}`].data as Float32Array])), gold);
+        assert.ok(Math.abs(got - want) <= LOSS_TOL, `${name} loss ${got} vs ${want}`);
+        const worst = checkGrads(
+          name,
+          new Map(keys.map((k, i) => [k, r[`grad_${name}_${i}`].data as Float32Array])),
+          gold,
+        );
+        console.log(
+          `  ${m} ${backend} ${name}: loss error ${Math.abs(got - want).toExponential(2)}, gradient error ${
+            worst.toExponential(2)
+          } of max|grad|`,
+        );
       }
       await s.release();
     }

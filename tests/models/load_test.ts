@@ -132,6 +132,8 @@ Deno.test("load: a tied Llama head and Qwen2 (zero q/k/v biases) give the same l
   );
   const a = await runLogits(e, tied, gold.logits.input_ids);
   const b = await runLogits(e, untiedSame, gold.logits.input_ids);
+  assert.equal(a.length, 2 * gold.logits.input_ids[0].length * 512, "logits of every position");
+  assert.equal(b.length, a.length);
   assert.ok(a.every((x, i) => Math.abs(x - b[i]) < 1e-5));
   // Qwen2 with zero biases equals Llama; a nonzero bias changes the logits.
   const qwen = (bias: number) =>

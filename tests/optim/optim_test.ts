@@ -1,8 +1,8 @@
 /**
  * AdamW and SGD fused into a step graph (float32, wasm) follow a float64 TypeScript reference of
  * PyTorch's update rules for 50 steps, with a warmup schedule and active gradient clipping.
- * Tolerance: 1e-4 absolute on parameters of size ~1 (float32 round-off accumulated over 50 steps;
- * observed differences are ~1e-6).
+ * Tolerance: 2e-5 absolute on parameters of size ~1 and 6e-6 relative on the gradient norm: 10x
+ * the worst measured (1.8e-6 and 5.7e-7, AdamW; float32 round-off accumulated over 50 steps).
  */
 
 import assert from "node:assert/strict";
@@ -102,11 +102,15 @@ async function compare(kind: "adamw" | "sgd", o: AdamWOptions & SgdOptions, lr: 
   for (let t = 0; t < 50; t++) norms.push((await runner.run(batch)).gradNorm);
   const got = await runner.getParams();
   let maxDiff = 0;
+  assert.deepEqual([got.get("w")!.length, got.get("b")!.length], [ref.params[0].length, ref.params[1].length]);
+  assert.equal(norms.length, ref.norms.length);
   [got.get("w")!, got.get("b")!].forEach((p, k) =>
     p.forEach((pi, i) => (maxDiff = Math.max(maxDiff, Math.abs(pi - ref.params[k][i]))))
   );
-  assert.ok(maxDiff < 1e-4, `${kind}: max |param - reference| = ${maxDiff}`);
-  norms.forEach((nv, t) => assert.ok(Math.abs(nv - ref.norms[t]) < 1e-4 * (1 + ref.norms[t]), `grad norm at ${t}`));
+  const normDiff = Math.max(...norms.map((nv, t) => Math.abs(nv - ref.norms[t]) / (1 + ref.norms[t])));
+  console.log(`  ${kind}: max |param - reference| ${maxDiff.toExponential(2)}, grad norm ${normDiff.toExponential(2)}`);
+  assert.ok(maxDiff < 2e-5, `${kind}: max |param - reference| = ${maxDiff}`);
+  norms.forEach((nv, t) => assert.ok(Math.abs(nv - ref.norms[t]) < 6e-6 * (1 + ref.norms[t]), `grad norm at ${t}`));
   // The trajectory moved: the test would notice an optimizer that does nothing.
   assert.ok(Math.abs(ref.params[0][0] - W0[0]) > 1e-2);
   await runner.release();

@@ -128,6 +128,50 @@ Deno.test("SGD: micro-batch gradients are averaged, clipped by global norm, then
   }
 });
 
+Deno.test("micro-batches that vary per update (an epoch's left-over): update k divides by its own count, exactly", async () => {
+  // gradAccum 2 over 3 micro-batches an epoch: updates take 2, 1, 2, 1, ... (the table's last entry repeats).
+  const lr = 0.5, micro = [2, 1, 2, 1];
+  const s = await session({
+    kind: "sgd",
+    lrTable: new Float32Array([lr]),
+    gradAccum: 2,
+    microBatches: micro,
+    maxGradNorm: 0,
+    weightDecay: 0,
+  });
+  const mirror = new UpdateMirror([{ name: "W", size: 6 }], { kind: "sgd", gradAccum: 2, maxGradNorm: 0 });
+  try {
+    let w: Float32Array = Float32Array.from(W0);
+    for (const [k, n] of [...micro, 1].entries()) {
+      const xs = n === 2 ? [X1, X2] : [X2];
+      // ORT sums in float32, then the optimizer model scales by float32(1/n) (1/1 and 1/2 are exact).
+      const g = xs[0].map((_, i) => f(f(xs.reduce((a, x) => f(a + x[i]), 0)) * f(1 / n)));
+      const expected = w.map((v, i) => f(v - f(lr * g[i])));
+      w = await update(s, xs);
+      assert.deepEqual(w, expected, `update ${k + 1} of ${n} micro-batches`);
+      xs.forEach((x, j) => mirror.add("W", Float32Array.from(x), j === 0));
+      for (const _ of xs) mirror.endMicroBatch();
+      const norm = mirror.finishUpdate(n);
+      assert.ok(Math.abs(norm - Math.hypot(...g)) <= 1e-6 * Math.hypot(...g), `mirror norm at update ${k + 1}`);
+    }
+  } finally {
+    await s.release();
+  }
+  assert.throws(
+    () =>
+      emitOptimizerModel({
+        kind: "sgd",
+        numParams: 1,
+        lrTable: new Float32Array([1]),
+        gradAccum: 2,
+        microBatches: [3],
+        maxGradNorm: 0,
+        weightDecay: 0,
+      }),
+    /micro-batches per update must be in 1\.\.2, got 3/,
+  );
+});
+
 Deno.test("AdamW (adam_mode 0): matches a float64 reference over 3 updates, and the moment mirror reproduces it", async () => {
   const lrs = [0.1, 0.05, 0.02], b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.01;
   const spec = { kind: "adamw" as const, lrTable: Float32Array.from(lrs), maxGradNorm: 0, weightDecay: wd };

@@ -4,9 +4,20 @@ import { resolveBackend } from "../../src/runtime/backend.ts";
 
 const CI = Deno.env.get("CI") === "true";
 
+/** The version of the onnxruntime-web package installed here (what a constant in our code could drift from). */
+async function installedOrtVersion(): Promise<string> {
+  const pkg = new URL("../../node_modules/onnxruntime-web/package.json", import.meta.url);
+  return JSON.parse(await Deno.readTextFile(pkg)).version;
+}
+
 Deno.test("doctor --json has the documented fields and auto's choice follows the adapter", async () => {
   const r = await doctor("auto");
-  assert.equal(r.ort, "1.30.0");
+  // The version the loaded library reports about itself, which is the installed package's.
+  const installed = await installedOrtVersion();
+  assert.match(installed, /^\d+\.\d+\.\d+/);
+  assert.equal(r.ort, installed);
+  assert.equal(r.ortVersions.web, installed);
+  assert.equal(typeof r.ortVersions.common, "string");
   assert.equal(r.wasm.ok, true, r.wasm.error ?? "wasm failed");
   assert.equal(typeof r.webgpu.available, "boolean");
   assert.equal(typeof r.webgpu.reason, "string");
@@ -37,6 +48,26 @@ Deno.test("--backend wasm forces wasm; --backend webgpu forces webgpu or fails w
   await assert.rejects(() => resolveBackend("cuda" as never), /Unknown backend "cuda"/);
 });
 
+Deno.test("doctor's text report prints the loaded ORT version; a bad --backend exits 2 naming the flag", async () => {
+  const run = async (...args: string[]) => {
+    const o = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "src/cli/main.ts", "doctor", ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { code: o.code, stdout: new TextDecoder().decode(o.stdout), stderr: new TextDecoder().decode(o.stderr) };
+  };
+  const text = await run("--backend", "wasm");
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(
+    text.stdout,
+    new RegExp(`^ort +onnxruntime-web ${(await installedOrtVersion()).replaceAll(".", "\\.")}$`, "m"),
+  );
+  const bad = await run("--backend", "cuda");
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^--backend must be one of auto, webgpu, wasm, got cuda/);
+});
+
 Deno.test("the CLI prints one JSON object for doctor --json", async () => {
   const cmd = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "src/cli/main.ts", "doctor", "--json", "--backend", "wasm"],
@@ -47,5 +78,6 @@ Deno.test("the CLI prints one JSON object for doctor --json", async () => {
   assert.equal(out.code, 0);
   const obj = JSON.parse(new TextDecoder().decode(out.stdout));
   assert.equal(obj.backend, "wasm");
+  assert.equal(obj.ort, await installedOrtVersion());
   assert.ok("webgpu" in obj && "available" in obj.webgpu && "adapter" in obj.webgpu && "reason" in obj.webgpu);
 });

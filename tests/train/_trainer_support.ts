@@ -112,6 +112,8 @@ const goldenCache = new Map<string, Golden>();
 export interface Golden {
   losses: {
     hyperparams: Record<string, Record<string, number>>;
+    /** The reward groups of the golden losses (= tests/fixtures/rewards.jsonl). */
+    groups: { rewards: number[] }[];
     float64: Record<string, unknown> & {
       u_pairs: { chosen: number[]; rejected: number[] };
       logp_pairs: Record<string, number[]>;

@@ -69,6 +69,7 @@ Deno.test({
     const ref = await trainMlp(cpu, steps);
     losses.forEach((l, i) => assert.ok(Math.abs(l - ref.losses[i]) < 1e-4, `step ${i}: ${l} vs ${ref.losses[i]}`));
     const [pg, pc] = [await runner.getParams(), await ref.runner.getParams()];
+    assert.deepEqual([...pg.keys()].sort(), ["b1", "b2", "w1", "w2"]);
     for (const [k, v] of pg) v.forEach((x, i) => assert.ok(Math.abs(x - pc.get(k)![i]) < 1e-4, `${k}[${i}]`));
     // Downloading moved the params to the CPU; the next step puts them back on the GPU.
     await runner.run(mlpBatches(gpu, 1, 32, 7)[0]);
@@ -111,6 +112,9 @@ Deno.test("gradient accumulation over 2 micro-batches equals one fused step on b
     return { params, norms };
   };
   const fused = await run(false), acc = await run(true);
+  assert.equal(fused.norms.length, 3);
+  assert.deepEqual([...acc.params.keys()].sort(), [...fused.params.keys()].sort());
+  assert.ok(fused.params.size > 0);
   fused.norms.forEach((n, i) => assert.ok(Math.abs(n - acc.norms[i]) < 1e-5, `norm ${i}: ${n} vs ${acc.norms[i]}`));
   assert.ok(fused.norms[0] > 0.5, "clipping must be active for this test to mean something");
   for (const [k, v] of fused.params) {

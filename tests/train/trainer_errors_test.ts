@@ -163,7 +163,7 @@ const CASES: BadCase[] = [
     name: "unknown-backend",
     data: { path: `${FX}/pairs.jsonl` },
     args: ["--backend", "cuda"],
-    message: () => "--backend must be auto, webgpu, wasm or ort-training, got cuda",
+    message: () => "--backend must be one of auto, webgpu, wasm, ort-training, got cuda",
   },
   {
     name: "unknown-option",
@@ -358,10 +358,37 @@ Deno.test("a non-finite loss exits 1 naming the step and batch lines, keeping th
     assert.ok(Number.isFinite(rows[0].loss));
     const ck = await loadCheckpoint(`${out}/checkpoints/step-000001`, localFiles());
     assert.equal(ck.state.step, 1);
+    assert.equal(ck.adapter.tensors.size, 12, "A and B of c_attn, attn.c_proj and mlp.c_proj in 2 layers");
     assert.deepEqual(ck.state.cursor, { epoch: 1, batchIndex: 0 });
     for (const [k, t] of ck.adapter.tensors) {
       assert.ok((t.data as Float32Array).every(Number.isFinite), `${k} is finite in the kept checkpoint`);
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("library errors name the option (the CLI's name the flag, above)", async () => {
+  const { Trainer } = await import("../../src/train/trainer.ts");
+  const dir = await Deno.makeTempDir({ prefix: "lib-errors-" });
+  try {
+    const base = { model: `${FX}/tiny-gpt2`, data: `${FX}/pairs.jsonl`, out: `${dir}/out`, backend: "wasm" as const };
+    const message = async (o: Record<string, unknown>) => {
+      try {
+        await Trainer.create({ ...base, ...o });
+      } catch (e) {
+        return (e as Error).message;
+      }
+      throw new Error(`accepted ${JSON.stringify(o)}`);
+    };
+    assert.equal(await message({ beta: -1 }), "beta must be a positive number, got -1");
+    assert.equal(await message({ logitTemperature: 0 }), "logitTemperature must be a positive number, got 0");
+    assert.equal(await message({ gradAccum: 1.5 }), "gradAccum must be an integer >= 1, got 1.5");
+    assert.equal(
+      await message({ loss: "exo-rw" }),
+      `${FX}/pairs.jsonl: loss exo-rw needs reward groups {"prompt","completions","rewards"}, but the file holds pairs`,
+    );
+    assert.equal(await snapshot(`${dir}/out`), null, "nothing written");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

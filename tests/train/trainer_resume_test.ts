@@ -141,8 +141,8 @@ Deno.test("a run interrupted after 5 of 12 steps and resumed ends with the same 
     assert.equal(other.code, 2, other.stderr);
     assert.equal(
       other.stderr,
-      `error: Cannot resume from ${outB}/checkpoints/step-000005: it was written with other options, data or model. ` +
-        "Use the same command line as the interrupted run, or a new --out\n",
+      `error: Cannot resume from ${outB}/checkpoints/step-000005: it was written with other options, data or model ` +
+        "(--lr 0.005 then, 0.001 now). Use the same options as the interrupted run, or a new --out\n",
     );
     const fresh = await runTrainCli([...argv, "--out", outB]);
     assert.equal(fresh.code, 2, fresh.stderr);
