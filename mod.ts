@@ -71,6 +71,8 @@ export {
   type GradContext,
   type GradRule,
   hasGradRule,
+  setCustomGradient,
+  setRecompute,
 } from "./src/autodiff/mod.ts";
 export {
   adamw,
@@ -93,6 +95,7 @@ export {
   loadModel,
   type LoadOptions,
   ModelLoadError,
+  releaseWeights,
 } from "./src/models/load.ts";
 export { loadTokenizer, type Tokenizer, TokenizerError } from "./src/models/tokenizer.ts";
 export {
@@ -109,7 +112,17 @@ export { HubError, type HubOptions, isHubId } from "./src/hub/settings.ts";
 // Scaling out: the same run as a TRL script
 export { exportTrl, TRL_VERSION, type TrlExport, type TrlExportContext } from "./src/export/trl.ts";
 export { type Arch, ConfigError, type ModelConfig, parseModelConfig } from "./src/models/config.ts";
-export { buildForward, type ForwardInputs, type ForwardOutputs, type LoraAttachment } from "./src/models/forward.ts";
+export {
+  buildForward,
+  buildHidden,
+  type ForwardInputs,
+  type ForwardOutputs,
+  type HiddenOutputs,
+  type LoraAttachment,
+} from "./src/models/forward.ts";
+export { type BuildOptions } from "./src/models/layers.ts";
+export { type HalfDtypes, halfDtypesFor } from "./src/models/half_dtypes.ts";
+export { buildHeadLogprobs, buildHeadSequenceLogprobs, VOCAB_CHUNK } from "./src/models/head_logprobs.ts";
 export {
   buildSequenceLogprobs,
   buildTokenLogprobs,
@@ -123,7 +136,9 @@ export {
   type SafeTensor,
   SafetensorsError,
   serializeSafetensors,
+  tensorToFloat32,
   toFloat32,
+  toStoredTensorData,
   toTensorData,
 } from "./src/models/safetensors.ts";
 

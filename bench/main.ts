@@ -1,8 +1,9 @@
 /**
  * `deno task bench`: the fixed benchmark suite. Every (workload, backend, threads) runs in its own
  * `deno run bench/worker.ts` process with a timeout: ORT's wasm thread count is fixed per process,
- * peak RSS is per process, and a configuration that hangs inside ORT (seen with 2 wasm threads on
- * fused training steps) is killed and reported as a result instead of stalling the suite.
+ * peak RSS is per process, and a configuration that hangs inside ORT (as 2 wasm threads did under
+ * Deno before src/runtime/wasm_threads.ts) is killed and reported as a result instead of stalling
+ * the suite.
  *
  * Writes `bench/results/latest.json` and a dated copy, and prints a table.
  *
@@ -14,13 +15,22 @@
  *   1 and 2 threads, webgpu when an adapter exists, and ort-training, ORT Web 1.19.2's
  *   TrainingSession, 1 thread, on train-tiny only);
  * - `--webgpu-small`: also run the 124M workloads on a software WebGPU adapter (minutes per step);
+ * - `--timeout-scale F`: multiply every process timeout by F (a machine shared with other jobs);
  * - `--out <dir>`: results directory (default bench/results).
  *
  * @module
  */
 
 import { prepareShared } from "./inputs.ts";
-import { configLabel, describeMachine, type Results, resultsTable, type Run, writeResults } from "./report.ts";
+import {
+  configLabel,
+  describeMachine,
+  memoryTables,
+  type Results,
+  resultsTable,
+  type Run,
+  writeResults,
+} from "./report.ts";
 import { RESULT_PREFIX } from "./worker.ts";
 import { type WorkloadName, WORKLOADS } from "./workloads.ts";
 
@@ -37,6 +47,7 @@ const TIMEOUT_S: Record<WorkloadName, [number, number]> = {
   "score-small": [300, 200],
   "decode-small": [300, 200],
   "train-small": [480, 300],
+  "train-0.5b": [3600, 3600],
 };
 
 /** Terminal colour codes in Deno's error output. */
@@ -57,12 +68,17 @@ function parseArgs(args: string[]) {
       throw new RangeError(`--only: unknown workload ${JSON.stringify(w)}; choose from ${WORKLOADS.join(", ")}`);
     }
   }
+  const timeoutScale = Number(get("--timeout-scale") ?? 1);
+  if (!(timeoutScale > 0)) {
+    throw new RangeError(`--timeout-scale must be a positive number, got ${get("--timeout-scale")}`);
+  }
   return {
     quick: args.includes("--quick"),
     only: (only ?? [...WORKLOADS]) as WorkloadName[],
     backends: list("--backends"),
     threads: list("--threads")?.map(Number),
     webgpuSmall: args.includes("--webgpu-small"),
+    timeoutScale,
     out: get("--out") ?? new URL("./results", import.meta.url).pathname,
   };
 }
@@ -77,7 +93,16 @@ async function runWorker(
 ): Promise<{ runs: Run[]; seconds: number }> {
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "bench/worker.ts", workload, cfg.backend, String(cfg.threads), ...extra],
+    args: [
+      "run",
+      "-A",
+      "--v8-flags=--expose-gc",
+      "bench/worker.ts",
+      workload,
+      cfg.backend,
+      String(cfg.threads),
+      ...extra,
+    ],
     cwd: root,
     stdout: "piped",
     stderr: "piped",
@@ -189,7 +214,7 @@ async function main(): Promise<void> {
         runs.push(failure(workload, cfg, "skipped: the ort-training engine is measured on train-tiny only"));
         continue;
       }
-      if (slow && workload.endsWith("-small") && !o.webgpuSmall) {
+      if (slow && (workload.endsWith("-small") || workload === "train-0.5b") && !o.webgpuSmall) {
         runs.push(failure(
           workload,
           cfg,
@@ -198,7 +223,7 @@ async function main(): Promise<void> {
         continue;
       }
       const extra = [...(o.quick ? ["--quick"] : []), ...(slow ? ["--time-cap", String(SLOW_TIME_CAP_S)] : [])];
-      const timeout = TIMEOUT_S[workload][o.quick ? 1 : 0] * (slow ? 2 : 1);
+      const timeout = TIMEOUT_S[workload][o.quick ? 1 : 0] * (slow ? 2 : 1) * o.timeoutScale;
       console.error(`== ${workload} on ${label} (timeout ${timeout} s)`);
       const r = await runWorker(workload, cfg, extra, timeout, root);
       console.error(`   ${r.seconds.toFixed(0)} s`);
@@ -228,6 +253,7 @@ async function main(): Promise<void> {
   };
   const paths = await writeResults(o.out, "", results);
   console.log(resultsTable(runs));
+  console.log("\n" + memoryTables(runs));
   for (const n of notes) console.log(`note: ${n}`);
   console.log(
     `\n${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Deno ${machine.deno}, ORT Web ${machine.onnxruntimeWeb}`,

@@ -79,6 +79,11 @@ await runner.release();
 // Group the products by bound shapes.
 const g = pg.graph;
 const bind = bindReshapeDims(g, { rows: R, seq: T });
+// The fused head runs on the completion positions only (NonZero-made `positions_*` dims).
+const completions = Array.from(padded.completionMask as ArrayLike<number>).reduce((a, b) => a + b, 0);
+for (const v of g.values.values()) {
+  for (const d of v.shape) if (typeof d === "string" && d.startsWith("positions")) bind[d] = completions;
+}
 const shapeOf = (name: string) => g.values.get(name)!.shape.map((d) => evalDim(d, bind));
 const groups = new Map<string, { node: Node; a: number[]; b: number[]; count: number; flops: number }>();
 for (const n of g.nodes) {

@@ -118,7 +118,9 @@ export function configLabel(backend: string, threads: number): string {
  * The results as a table: one row per (workload, metric), one column per configuration, with the
  * notes of null values listed under it.
  */
-export function resultsTable(runs: readonly Run[]): string {
+export function resultsTable(allRuns: readonly Run[]): string {
+  // The memory profile's per-phase numbers get their own tables (see memoryTables).
+  const runs = allRuns.filter((r) => !r.metric.startsWith("mem."));
   const configs: string[] = [];
   for (const r of runs) {
     const c = configLabel(r.backend, r.threads);
@@ -148,4 +150,28 @@ export function resultsTable(runs: readonly Run[]): string {
   );
   const uniq = [...new Set(notes)];
   return table(["workload", "metric", "unit", ...configs], rows) + (uniq.length ? "\nnotes:\n" + uniq.join("\n") : "");
+}
+
+/** The memory profiles in a results file, one table per workload and configuration (MB). */
+export function memoryTables(runs: readonly Run[]): string {
+  const groups = new Map<string, Map<string, Map<string, number | null>>>();
+  for (const r of runs) {
+    const m = /^mem\.(.+)\.([a-z_]+)$/.exec(r.metric);
+    if (!m) continue;
+    const key = `${r.workload} ${configLabel(r.backend, r.threads)}`;
+    if (!groups.has(key)) groups.set(key, new Map());
+    const phases = groups.get(key)!;
+    if (!phases.has(m[1])) phases.set(m[1], new Map());
+    phases.get(m[1])!.set(m[2], r.value);
+  }
+  const cols = ["peak_rss", "js_heap", "js_external", "wasm_heap", "gpu"];
+  const out: string[] = [];
+  for (const [key, phases] of groups) {
+    const rows = [...phases].map(([ph, v]) => [ph, ...cols.map((c) => fmt(v.get(c) ?? null))]);
+    out.push(
+      `memory profile, ${key} (MB):\n` +
+        table(["phase", "peak RSS", "JS heap", "JS external", "wasm heap", "GPU peak"], rows),
+    );
+  }
+  return out.join("\n\n");
 }

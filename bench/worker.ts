@@ -11,6 +11,7 @@
 import { configureRuntime } from "../src/runtime/ort.ts";
 import { Engine } from "../src/runtime/session.ts";
 import { resolveBackend } from "../src/runtime/backend.ts";
+import { MemoryProfile, profileRuns, profileTable } from "./memory.ts";
 import type { Run } from "./report.ts";
 import { runWorkload, type WorkloadName, WORKLOADS } from "./workloads.ts";
 
@@ -40,6 +41,8 @@ async function main(): Promise<void> {
   const quick = rest.includes("--quick");
   const capIdx = rest.indexOf("--time-cap");
   const timeCapS = capIdx >= 0 ? Number(rest[capIdx + 1]) : 1e9;
+  // Before ORT loads: the profile wraps WebAssembly.Memory and GPU buffer creation.
+  const mem = MemoryProfile.install();
   configureRuntime({ wasmThreads: threads });
   // ort-training: the reference log-probs on wasm, the steps on ORT 1.19.2's TrainingSession.
   const ortTraining = backend === "ort-training";
@@ -51,12 +54,16 @@ async function main(): Promise<void> {
   const timer = setInterval(() => (memPeak = Math.max(memPeak, Deno.memoryUsage().rss)), 200);
   let runs: Run[];
   try {
-    runs = await runWorkload(workload as WorkloadName, { engine, threads, quick, timeCapS, log, ortTraining });
+    runs = await runWorkload(workload as WorkloadName, { engine, threads, quick, timeCapS, log, mem, ortTraining });
   } finally {
     clearInterval(timer);
   }
   memPeak = Math.max(memPeak, Deno.memoryUsage().rss);
-  const hwm = peakRssMb();
+  const hwm = mem.processPeakRssMb();
+  console.error(
+    `  [${workload} ${backend}/${threads}t] memory profile (MB):\n${profileTable(mem).replace(/^/gm, "    ")}`,
+  );
+  runs.push(...profileRuns(mem, { workload, backend, threads }));
   runs.push({
     workload,
     backend,

@@ -11,7 +11,7 @@ import type { EncodedPair } from "../src/data/encode.ts";
 import { Generator } from "../src/generate/generator.ts";
 import { initLoraAdapter } from "../src/lora/adapter.ts";
 import { createLoraConfig } from "../src/lora/config.ts";
-import { type LoadedModel, loadModel } from "../src/models/load.ts";
+import { type LoadedModel, loadModel, releaseWeights } from "../src/models/load.ts";
 import { buildScoringGraph, Scorer, type ScoreSequence } from "../src/models/score.ts";
 import { Graph } from "../src/onnx/graph.ts";
 import * as op from "../src/onnx/ops.ts";
@@ -21,10 +21,13 @@ import type { Engine, OrtTensor } from "../src/runtime/session.ts";
 import { buildPreferenceGraph, INPUT } from "../src/train/preference_graph.ts";
 import { compileStep } from "../src/train/step.ts";
 import { StepRunner } from "../src/train/step_runner.ts";
+import { shouldRecompute } from "../src/train/memory_plan.ts";
 import { OrtTrainingRunner } from "../src/ort_training/mod.ts";
 import { Rng } from "../src/util/rng.ts";
 import { countMatmulFlops } from "./flops.ts";
 import { type PairIds, SHAPES, sharedInputs } from "./inputs.ts";
+import type { MemoryProfile } from "./memory.ts";
+import { train05b } from "./train_05b.ts";
 import type { Run } from "./report.ts";
 
 /** What every workload gets. */
@@ -35,6 +38,8 @@ export interface WorkloadContext {
   /** Stop measuring after this many seconds of measured work (at least one measured repetition). */
   timeCapS: number;
   log: (line: string) => void;
+  /** The memory profile: each workload runs its phases through `mem.phase()`. */
+  mem: MemoryProfile;
   /** Train with the ort-training engine (ORT 1.19.2's TrainingSession) instead of the fused step. */
   ortTraining?: boolean;
 }
@@ -47,6 +52,7 @@ export const WORKLOADS = [
   "score-small",
   "decode-small",
   "train-small",
+  "train-0.5b",
 ] as const;
 export type WorkloadName = typeof WORKLOADS[number];
 
@@ -54,11 +60,13 @@ export type WorkloadName = typeof WORKLOADS[number];
 export async function runWorkload(name: WorkloadName, ctx: WorkloadContext): Promise<Run[]> {
   switch (name) {
     case "matmul-peak":
-      return await matmulPeak(ctx);
+      return await ctx.mem.phase("matmuls", () => matmulPeak(ctx));
     case "train-tiny":
       return await train(ctx, "tiny");
     case "train-small":
       return await train(ctx, "small");
+    case "train-0.5b":
+      return await train05b(ctx);
     case "score-small":
       return await scoreSmall(ctx);
     case "decode-tiny":
@@ -155,70 +163,110 @@ function sequencesOf(batch: readonly PairIds[]): ScoreSequence[] {
  * (forward, loss, backward, clip 1, AdamW) on each batch. Warm-up steps are not measured.
  */
 async function train(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run[]> {
-  const workload = `train-${size}`;
-  const run = runOf(ctx, workload);
   const inputs = await sharedInputs();
-  const model = await loadModel(size === "tiny" ? inputs.tinyModel : inputs.smallModel);
-  const all = size === "tiny" ? inputs.tinyBatches : inputs.smallBatches;
-  const warmup = size === "tiny" ? 2 : 1;
-  const measured = size === "tiny" ? (ctx.quick ? 4 : 12) : (ctx.quick ? 1 : 3);
-  const batches = Array.from({ length: warmup + measured }, (_, i) => all[i % all.length]);
+  return await trainWorkload(ctx, {
+    workload: `train-${size}`,
+    modelDir: size === "tiny" ? inputs.tinyModel : inputs.smallModel,
+    batches: size === "tiny" ? inputs.tinyBatches : inputs.smallBatches,
+    warmup: size === "tiny" ? 2 : 1,
+    measured: size === "tiny" ? (ctx.quick ? 4 : 12) : (ctx.quick ? 1 : 3),
+    loraR: size === "tiny" ? SHAPES.tinyLoraR : SHAPES.smallLoraR,
+    targets: size === "tiny" ? undefined : ["c_attn"],
+  });
+}
+
+/** A training workload: a model directory, its batches, and the LoRA to train. */
+export interface TrainSpec {
+  workload: string;
+  modelDir: string;
+  /** Batches of pairs, cycled through. */
+  batches: readonly PairIds[][];
+  /** Steps run before measuring (0: the first step is measured). */
+  warmup: number;
+  measured: number;
+  loraR: number;
+  /** LoRA target modules (default: every projection). */
+  targets?: string[];
+}
+
+/**
+ * Runs a training workload the way the trainer does (reference scoring, scorer released, step
+ * session, steps), each part a phase of the memory profile.
+ */
+export async function trainWorkload(ctx: WorkloadContext, spec: TrainSpec): Promise<Run[]> {
+  const { workload, warmup, measured } = spec;
+  const run = runOf(ctx, workload);
+  const model = await ctx.mem.phase("load", () => loadModel(spec.modelDir));
+  const batches = Array.from({ length: warmup + measured }, (_, i) => spec.batches[i % spec.batches.length]);
   const maxLength = model.config.maxPositions;
 
   // Reference log-probs (what the trainer caches once per example).
   const tSetup = now();
-  const scorer = await Scorer.create(model, { engine: ctx.engine });
   const refs: Float32Array[] = [];
   const refMs: number[] = [];
-  for (const b of batches) {
-    const t = now();
-    const lp = await scorer.score(sequencesOf(b), { batchSize: 2 * b.length });
-    refMs.push(now() - t);
-    refs.push(Float32Array.from(lp));
-  }
-  await scorer.release();
+  await ctx.mem.phase("reference scoring", async () => {
+    const scorer = await Scorer.create(model, { engine: ctx.engine });
+    for (const b of batches) {
+      const t = now();
+      const lp = await scorer.score(sequencesOf(b), { batchSize: 2 * b.length });
+      refMs.push(now() - t);
+      refs.push(Float32Array.from(lp));
+    }
+    await scorer.release();
+  });
   const scoreSetupS = (now() - tSetup) / 1000;
 
-  const t1 = now();
-  const lora = createLoraConfig(model.config, {
-    r: size === "tiny" ? SHAPES.tinyLoraR : SHAPES.smallLoraR,
-    targetModules: size === "tiny" ? undefined : ["c_attn"],
-  });
-  const adapter = initLoraAdapter(model.config, lora, new Rng(0));
-  const pg = buildPreferenceGraph(model, lora, {
-    loss: "exo-pref",
-    betaPi: 0.1,
-    betaR: 0.1,
-    eps: 1e-3,
-    temperature: 1,
-  });
-  const compiled = compileStep({
-    graph: pg.graph,
-    loss: pg.loss,
-    params: pg.params,
-    metrics: pg.metrics,
-    optimizer: adamw({ weightDecay: 0 }),
-    maxGradNorm: 1,
-    serialize: { externalDataThreshold: 1 << 20 },
-  });
-  const compileS = (now() - t1) / 1000;
-  const params = new Map<string, Float32Array>();
-  for (const [k, t] of adapter.tensors) params.set(k, t.data as Float32Array);
-  const t2 = now();
-  const runner = ctx.ortTraining
-    ? await OrtTrainingRunner.create({
-      model,
-      adapter,
-      loss: { loss: "exo-pref", betaPi: 0.1, betaR: 0.1, eps: 1e-3, temperature: 1 },
+  // The graph, and above all the serialized step (a copy of every frozen weight), live only in
+  // this phase, as in the trainer: they can be collected once ORT holds the weights.
+  let compileS = 0, sessionS = 0, recompute = false;
+  const { runner, flopsOf } = await ctx.mem.phase("step session", async () => {
+    const t1 = now();
+    const lora = createLoraConfig(model.config, { r: spec.loraR, targetModules: spec.targets });
+    const adapter = initLoraAdapter(model.config, lora, new Rng(0));
+    // The trainer's rule: layers recomputed when the largest batch's activations would be large.
+    const longest = Math.max(
+      ...batches.flat().map((p) => p.prompt.length + Math.max(p.chosen.length, p.rejected.length)),
+    );
+    recompute = shouldRecompute(model.config, 2 * Math.max(...batches.map((b) => b.length)), longest);
+    const loss = { loss: "exo-pref", betaPi: 0.1, betaR: 0.1, eps: 1e-3, temperature: 1 } as const;
+    // The ort-training engine emits its own training model from the same graph; this one then
+    // serves only to count FLOPs.
+    const pg = buildPreferenceGraph(model, lora, loss, { recompute });
+    const compiled = ctx.ortTraining ? null : compileStep({
+      graph: pg.graph,
+      loss: pg.loss,
+      params: pg.params,
+      metrics: pg.metrics,
       optimizer: adamw({ weightDecay: 0 }),
-      lr: () => 5e-4,
-      totalSteps: batches.length,
-      gradAccum: 1,
       maxGradNorm: 1,
-    })
-    : await StepRunner.create(ctx.engine, compiled, params, { lr: 5e-4 });
-  const sessionS = (now() - t2) / 1000;
-  ctx.log(`${workload}: graph ${compileS.toFixed(1)} s, session ${sessionS.toFixed(1)} s`);
+      serialize: { externalDataThreshold: 1 << 20 },
+    });
+    compileS = (now() - t1) / 1000;
+    const params = new Map<string, Float32Array>();
+    for (const [k, t] of adapter.tensors) params.set(k, t.data as Float32Array);
+    const t2 = now();
+    const runner = compiled
+      ? await StepRunner.create(ctx.engine, compiled, params, { lr: 5e-4 })
+      : await OrtTrainingRunner.create({
+        model,
+        adapter,
+        loss,
+        optimizer: adamw({ weightDecay: 0 }),
+        lr: () => 5e-4,
+        totalSteps: batches.length,
+        gradAccum: 1,
+        maxGradNorm: 1,
+        recompute,
+      });
+    sessionS = (now() - t2) / 1000;
+    // As the trainer does: ORT holds the weights now, so the JS copy goes (the graph keeps only
+    // its shapes, for counting FLOPs).
+    pg.graph.initializers.clear();
+    releaseWeights(model);
+    const flopsOf = flopCounter(pg.graph);
+    return { runner, flopsOf };
+  });
+  ctx.log(`${workload}: graph ${compileS.toFixed(1)} s, session ${sessionS.toFixed(1)} s, recompute ${recompute}`);
 
   let tokens = 0, seconds = 0, flops = 0, refSeconds = 0, steps = 0;
   const stepMs: number[] = [];
@@ -234,7 +282,7 @@ async function train(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run[
         [INPUT.refLogps]: e.tensor(refs[i], [padded.rows]),
       };
       const t = now();
-      const r = await runner.run(feeds);
+      const r = await ctx.mem.phase(i === 0 ? "first step" : "steady state", () => runner.run(feeds));
       const dt = now() - t;
       if (!Number.isFinite(r.loss)) throw new Error(`non-finite loss ${r.loss} at step ${i}`);
       ctx.log(`${workload} step ${i}${i < warmup ? " (warm-up)" : ""}: ${dt.toFixed(0)} ms, loss ${r.loss.toFixed(5)}`);
@@ -244,7 +292,7 @@ async function train(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run[
       seconds += dt / 1000;
       refSeconds += refMs[i] / 1000;
       stepMs.push(dt);
-      flops += countMatmulFlops(pg.graph, { rows: padded.rows, seq: padded.length }).flops;
+      flops += flopsOf({ rows: padded.rows, seq: padded.length, positions: sumOf(padded.completionMask) });
       steps++;
       if (seconds > ctx.timeCapS) break;
     }
@@ -270,26 +318,38 @@ async function train(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run[
 async function scoreSmall(ctx: WorkloadContext): Promise<Run[]> {
   const run = runOf(ctx, "score-small");
   const inputs = await sharedInputs();
-  const model = await loadModel(inputs.smallModel);
+  const model = await ctx.mem.phase("load", () => loadModel(inputs.smallModel));
   const t0 = now();
-  const scorer = await Scorer.create(model, { engine: ctx.engine });
+  let flopsOf: (b: Record<string, number>) => number = () => 0;
+  const scorer = await ctx.mem.phase("session", async () => {
+    const s = await Scorer.create(model, { engine: ctx.engine });
+    const graph = buildScoringGraph(model); // for counting FLOPs: its shapes only
+    graph.initializers.clear();
+    flopsOf = flopCounter(graph);
+    // As the score CLI does: the session holds the weights, the JS copy goes.
+    releaseWeights(model);
+    return s;
+  });
   const setupS = (now() - t0) / 1000;
   const reps = ctx.quick ? 1 : 3;
   let tokens = 0, seconds = 0, n = 0;
-  const graph = buildScoringGraph(model);
   let flops = 0;
   try {
     for (let i = 0; i <= reps; i++) {
       const seqs = sequencesOf(inputs.smallBatches[i % inputs.smallBatches.length]).slice(0, SHAPES.scoreRows);
       const t = now();
-      await scorer.score(seqs, { batchSize: seqs.length });
+      await ctx.mem.phase(i === 0 ? "first run" : "steady state", () => scorer.score(seqs, { batchSize: seqs.length }));
       const dt = now() - t;
       ctx.log(`score-small run ${i}${i === 0 ? " (warm-up)" : ""}: ${dt.toFixed(0)} ms`);
       if (i === 0) continue;
       const len = Math.max(...seqs.map((s) => s.promptIds.length + s.completionIds.length));
       tokens += seqs.reduce((s, q) => s + q.promptIds.length + q.completionIds.length, 0);
       seconds += dt / 1000;
-      flops += countMatmulFlops(graph, { batch: seqs.length, seq: len }).flops;
+      flops += flopsOf({
+        batch: seqs.length,
+        seq: len,
+        positions: seqs.reduce((s, q) => s + q.completionIds.length, 0),
+      });
       n++;
       if (seconds > ctx.timeCapS) break;
     }
@@ -315,19 +375,24 @@ async function decode(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run
   const workload = `decode-${size}`;
   const run = runOf(ctx, workload);
   const inputs = await sharedInputs();
-  const model: LoadedModel = await loadModel(size === "tiny" ? inputs.tinyModel : inputs.smallModel);
+  const model: LoadedModel = await ctx.mem.phase(
+    "load",
+    () => loadModel(size === "tiny" ? inputs.tinyModel : inputs.smallModel),
+  );
   const prompts = size === "tiny" ? inputs.tinyPrompts : inputs.smallPrompts;
   const newTokens = ctx.quick ? Math.min(8, inputs.decodeNewTokens[size]) : inputs.decodeNewTokens[size];
   const t0 = now();
-  const gen = await Generator.create(model, { engine: ctx.engine });
+  const gen = await ctx.mem.phase("session", () => Generator.create(model, { engine: ctx.engine }));
   const setupS = (now() - t0) / 1000;
   const out: Run[] = [run("setup_s", setupS, "s")];
   try {
     for (const b of SHAPES.decodeBatches) {
       const ps = prompts.slice(0, b);
       const opts = { temperature: 0, eosTokenIds: [] as number[], addSpecialTokens: false };
-      await gen.generate(ps, { ...opts, maxNewTokens: 2 });
-      const r = await gen.generate(ps, { ...opts, maxNewTokens: newTokens });
+      const r = await ctx.mem.phase(`batch ${b}`, async () => {
+        await gen.generate(ps, { ...opts, maxNewTokens: 2 });
+        return await gen.generate(ps, { ...opts, maxNewTokens: newTokens });
+      });
       const tm = r.timings;
       ctx.log(
         `${workload} b${b}: prefill ${tm.promptTokens} tokens ${
@@ -343,6 +408,28 @@ async function decode(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run
     await gen.release();
   }
   return out;
+}
+
+/**
+ * FLOPs of one run of a graph, by its symbolic dims plus `positions`, the number of completion
+ * tokens (the fused head runs on those only; every NonZero-made `positions_*` dim is bound to it).
+ */
+function flopCounter(g: Graph): (b: Record<string, number>) => number {
+  const positionDims = new Set<string>();
+  for (const v of g.values.values()) {
+    for (const d of v.shape) if (typeof d === "string" && d.startsWith("positions")) positionDims.add(d);
+  }
+  return (b) => {
+    const all: Record<string, number> = { ...b };
+    for (const d of positionDims) all[d] = b.positions;
+    return countMatmulFlops(g, all).flops;
+  };
+}
+
+function sumOf(xs: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < xs.length; i++) s += xs[i];
+  return s;
 }
 
 function mean(xs: readonly number[]): number {

@@ -28,9 +28,10 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PREFIX = "@@bench-result@@ "
-WORKLOADS = ["matmul-peak", "train-tiny", "decode-tiny", "score-small", "decode-small", "train-small"]
+WORKLOADS = ["matmul-peak", "train-tiny", "decode-tiny", "score-small", "decode-small", "train-small",
+             "train-0.5b"]
 TIMEOUT_S = {"matmul-peak": 150, "train-tiny": 240, "decode-tiny": 150, "score-small": 300,
-             "decode-small": 300, "train-small": 600}
+             "decode-small": 300, "train-small": 600, "train-0.5b": 3600}
 
 
 def cache_dir():
@@ -52,7 +53,7 @@ def shared_inputs():
 # ----------------------------------------------------------------------------------------- model
 
 def load_safetensors(path):
-    """name -> float32 numpy array (F32 only: that is what the bench models hold)."""
+    """name -> float32 numpy array (F32 as is, BF16 upcast exactly: PyTorch trains in float32 here)."""
     import numpy as np
     with open(path, "rb") as f:
         raw = bytearray(f.read())  # writable, so torch.from_numpy shares it without a copy
@@ -64,10 +65,14 @@ def load_safetensors(path):
     for name, t in header.items():
         if name == "__metadata__":
             continue
-        if t["dtype"] != "F32":
-            raise ValueError(f"{path}: {name} is {t['dtype']}; this loader reads F32 only")
         a, b = t["data_offsets"]
-        out[name] = np.frombuffer(data[base + a:base + b], dtype=np.float32).reshape(t["shape"])
+        if t["dtype"] == "F32":
+            out[name] = np.frombuffer(data[base + a:base + b], dtype=np.float32).reshape(t["shape"])
+        elif t["dtype"] == "BF16":
+            bits = np.frombuffer(data[base + a:base + b], dtype=np.uint16).astype(np.uint32) << 16
+            out[name] = bits.view(np.float32).reshape(t["shape"])
+        else:
+            raise ValueError(f"{path}: {name} is {t['dtype']}; this loader reads F32 and BF16 only")
     return out
 
 
@@ -147,6 +152,88 @@ class Gpt2:
         return h @ self.w["wte.weight"].t(), present
 
 
+class Qwen2:
+    """Qwen2ForCausalLM's forward (RMSNorm, RoPE, grouped-query attention with q/k/v biases, SwiGLU,
+    tied head) with LoRA on every projection, for train-0.5b. Weights upcast to float32."""
+
+    MODULES = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+               "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
+
+    def __init__(self, model_dir, torch):
+        self.t = torch
+        with open(os.path.join(model_dir, "config.json")) as f:
+            c = json.load(f)
+        self.layers, self.hidden = c["num_hidden_layers"], c["hidden_size"]
+        self.heads, self.kv_heads = c["num_attention_heads"], c["num_key_value_heads"]
+        self.eps, self.positions = c["rms_norm_eps"], c["max_position_embeddings"]
+        d = self.hidden // self.heads
+        self.inv_freq = 1.0 / (c["rope_theta"] ** (torch.arange(0, d, 2, dtype=torch.float32) / d))
+        w = load_safetensors(os.path.join(model_dir, "model.safetensors"))
+        self.w = {k.removeprefix("model."): torch.from_numpy(v) for k, v in w.items()}
+        self.lora, self.scale = {}, 0.0
+
+    def add_lora(self, r, alpha, seed=0):
+        t = self.t
+        g = t.Generator().manual_seed(seed)
+        for i in range(self.layers):
+            for mod in self.MODULES:
+                outf, inf = self.w[f"layers.{i}.{mod}.weight"].shape
+                a = (t.rand(r, inf, generator=g) * 2 - 1) / math.sqrt(inf)
+                self.lora[f"layers.{i}.{mod}"] = (a.requires_grad_(), t.zeros(outf, r, requires_grad=True))
+        self.scale = alpha / r
+        return [p for ab in self.lora.values() for p in ab]
+
+    def linear(self, x, name, use_lora):
+        y = self.t.nn.functional.linear(x, self.w[f"{name}.weight"], self.w.get(f"{name}.bias"))
+        ab = self.lora.get(name) if use_lora else None
+        if ab is not None:
+            y = y + ((x @ ab[0].t()) * self.scale) @ ab[1].t()
+        return y
+
+    def rms(self, x, name):
+        return x * self.t.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.w[name]
+
+    def forward(self, ids, attn_mask=None, use_lora=True):
+        t = self.t
+        B, T = ids.shape
+        H, KV, D = self.heads, self.kv_heads, self.hidden // self.heads
+        ang = t.arange(T, dtype=t.float32)[:, None] * self.inv_freq[None]
+        cos, sin = t.cat([ang.cos()] * 2, -1), t.cat([ang.sin()] * 2, -1)
+
+        def rope(x):
+            x1, x2 = x[..., :D // 2], x[..., D // 2:]
+            return x * cos + t.cat([-x2, x1], -1) * sin
+
+        causal = t.arange(T)[None, :] > t.arange(T)[:, None]
+        bias = t.zeros(T, T).masked_fill(causal, -1e9)[None, None]
+        if attn_mask is not None:
+            bias = bias + ((attn_mask.float() - 1) * 1e9)[:, None, None, :]
+        h = self.w["embed_tokens.weight"][ids]
+        for i in range(self.layers):
+            p = f"layers.{i}"
+            a = self.rms(h, f"{p}.input_layernorm.weight")
+            q = rope(self.linear(a, f"{p}.self_attn.q_proj", use_lora).reshape(B, T, H, D).transpose(1, 2))
+            k = rope(self.linear(a, f"{p}.self_attn.k_proj", use_lora).reshape(B, T, KV, D).transpose(1, 2))
+            v = self.linear(a, f"{p}.self_attn.v_proj", use_lora).reshape(B, T, KV, D).transpose(1, 2)
+            k, v = k.repeat_interleave(H // KV, 1), v.repeat_interleave(H // KV, 1)
+            att = t.softmax(q @ k.transpose(-1, -2) / math.sqrt(D) + bias, dim=-1) @ v
+            h = h + self.linear(att.transpose(1, 2).reshape(B, T, H * D), f"{p}.self_attn.o_proj", use_lora)
+            m = self.rms(h, f"{p}.post_attention_layernorm.weight")
+            gate = self.linear(m, f"{p}.mlp.gate_proj", use_lora)
+            up = self.linear(m, f"{p}.mlp.up_proj", use_lora)
+            h = h + self.linear(t.nn.functional.silu(gate) * up, f"{p}.mlp.down_proj", use_lora)
+        h = self.rms(h, "norm.weight")
+        return h @ self.w["embed_tokens.weight"].t(), None
+
+
+def qwen_inputs():
+    """The train-0.5b model (generated by bench/train_05b.ts on first use) and its batch."""
+    deno = os.path.join(ROOT, "node_modules", ".bin", "deno")
+    out = subprocess.run([deno, "run", "-A", "bench/train_05b.ts"], cwd=ROOT, check=True, capture_output=True,
+                         text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def pad_pairs(batch, max_len, torch):
     """Our padBatch: chosen rows then rejected rows, right-padded to a multiple of 8."""
     seqs = [(p["prompt"], p["chosen"]) for p in batch] + [(p["prompt"], p["rejected"]) for p in batch]
@@ -205,13 +292,19 @@ def w_matmul(torch, quick):
 
 
 def w_train(torch, quick, size, inputs):
-    model = Gpt2(inputs["tinyModel" if size == "tiny" else "smallModel"], torch)
-    targets = ["c_attn", "c_proj", "c_fc"] if size == "tiny" else ["c_attn"]
-    params = model.add_lora(8, 16, targets)
+    if size == "0.5b":
+        q = qwen_inputs()
+        model = Qwen2(q["modelDir"], torch)
+        params = model.add_lora(8, 16)
+        batches_all, warmup, measured = [q["batch"]], 0, 1
+    else:
+        model = Gpt2(inputs["tinyModel" if size == "tiny" else "smallModel"], torch)
+        targets = ["c_attn", "c_proj", "c_fc"] if size == "tiny" else ["c_attn"]
+        params = model.add_lora(8, 16, targets)
+        batches_all = inputs["tinyBatches" if size == "tiny" else "smallBatches"]
+        warmup = 2 if size == "tiny" else 1
+        measured = (4 if quick else 12) if size == "tiny" else (1 if quick else 3)
     opt = torch.optim.AdamW(params, lr=5e-4, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8)
-    batches_all = inputs["tinyBatches" if size == "tiny" else "smallBatches"]
-    warmup = 2 if size == "tiny" else 1
-    measured = (4 if quick else 12) if size == "tiny" else (1 if quick else 3)
     tokens = seconds = ref_s = 0.0
     steps, step_ms, losses = 0, [], []
     for i in range(warmup + measured):

@@ -94,10 +94,19 @@ export function zerosLike(like: Value): Value {
   return expandTo(scalarLike(like, 0), like);
 }
 
-/** `x` reshaped to the shape of `like` (same element count), declared as exactly `like.shape`. */
+/**
+ * `x` reshaped to the shape of `like` (same element count), declared as exactly `like.shape`. With
+ * at most one symbolic dim the target is a constant (`-1` there), so the backward pass does not
+ * keep `like` alive just to read its shape.
+ */
 export function reshapeTo(x: Value, like: Value): Value {
   if (sameShape(x.shape, like.shape)) return x;
-  return x.graph.addNode("Reshape", [x, shapeTensor(like)], [{ dtype: x.dtype, shape: like.shape }])[0];
+  const symbolic = like.shape.filter((d) => typeof d !== "number").length;
+  // -1 cannot be inferred next to a 0-sized dim.
+  const target = symbolic === 1 && !like.shape.includes(0)
+    ? x.graph.int64s(like.shape.map((d) => (typeof d === "number" ? d : -1)))
+    : shapeTensor(like);
+  return x.graph.addNode("Reshape", [x, target], [{ dtype: x.dtype, shape: like.shape }])[0];
 }
 
 /** The reduction axes of a Reduce* node (opset 18: axes input, `noop_with_empty_axes`), normalized. */

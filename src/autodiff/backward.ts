@@ -7,12 +7,18 @@
  * extra leading axes) and checking every rule's output dtype and shape, naming the op and node in
  * errors. Integer and bool values never carry gradients (indices, shapes, masks).
  *
+ * Builders can save memory through `custom.ts`: a value with a custom gradient is differentiated
+ * by the builder's function rather than through its region of nodes, and a rule that reads a value
+ * with a recompute recipe (a float32 view of a stored weight) gets a copy rebuilt after the
+ * cotangent exists, so the forward copy is not kept alive for the backward pass.
+ *
  * @module
  */
 
 import { isFloat } from "../onnx/dtype.ts";
 import { formatShape, type Graph, GraphError, type Node, type Value } from "../onnx/graph.ts";
 import * as op from "../onnx/ops.ts";
+import { customGradientOf, recomputeOf } from "./custom.ts";
 import { GRAD_RULES, hasGradRule } from "./registry.ts";
 import { sameShape, sumTo, zerosLike } from "./_util.ts";
 
@@ -80,6 +86,17 @@ export function backward(loss: Value, wrt: readonly Value[], options: BackwardOp
   for (let k = nodes.length - 1; k >= 0; k--) {
     const node = nodes[k];
     if (!node.outputs.some((o) => feedsLoss.has(o) && dependsOnWrt.has(o))) continue;
+    const custom = node.outputs.length === 1 ? customGradientOf(g, node.outputs[0]) : undefined;
+    if (custom) {
+      const dy = gradOf(node.outputs[0]);
+      if (!dy) continue;
+      const grads = custom.vjp(dy);
+      custom.inputs.forEach((x, i) => {
+        const gi = grads[i];
+        if (gi && dependsOnWrt.has(x.name) && feedsLoss.has(x.name)) addGrad(x.name, checked(gi, x, node, i));
+      });
+      continue;
+    }
     const needs = node.inputs.map((i) => i !== "" && dependsOnWrt.has(i) && feedsLoss.has(i));
     if (!needs.some(Boolean)) continue;
     const dys = node.outputs.map((o) => gradOf(o));
@@ -135,23 +152,38 @@ function applyRule(g: Graph, node: Node, needs: boolean[], dys: (Value | null)[]
   }
   const inputs = node.inputs.map((n) => (n ? g.get(n) : null));
   const outputs = node.outputs.map((n) => g.get(n));
-  const raw = GRAD_RULES[node.op]({ graph: g, node, inputs, outputs, needs, dys });
+  // Inputs with a recompute recipe are rebuilt after the cotangent, on first use by the rule.
+  const dep = dys.find((d) => d !== null)!;
+  const seen = inputs.slice();
+  inputs.forEach((x, i) => {
+    const recipe = x && !needs[i] ? recomputeOf(g, x.name) : undefined;
+    if (!recipe) return;
+    let built: Value | undefined;
+    Object.defineProperty(seen, i, { get: () => (built ??= recipe(dep)), enumerable: true });
+  });
+  const raw = GRAD_RULES[node.op]({ graph: g, node, inputs: seen, outputs, needs, dys });
   return inputs.map((x, i) => {
     const gi = raw[i];
     if (!needs[i] || !gi || !x) return null;
-    if (gi.dtype !== x.dtype) {
-      throw new GraphError(
-        `Gradient rule of ${where} returned ${gi.dtype} for input ${i} (${x.name}), which is ${x.dtype}`,
-      );
-    }
-    const fitted = sumTo(gi, x.shape);
-    if (!fitted) {
-      throw new GraphError(
-        `Gradient rule of ${where} returned shape [${
-          formatShape(gi.shape)
-        }] for input ${i} (${x.name}), which has shape [${formatShape(x.shape)}] and does not broadcast to it`,
-      );
-    }
-    return fitted;
+    return checked(gi, x, node, i);
   });
+}
+
+/** A gradient checked against its input's dtype and summed down to its shape. */
+function checked(gi: Value, x: Value, node: Node, i: number): Value {
+  const where = `${node.op} (node ${node.name})`;
+  if (gi.dtype !== x.dtype) {
+    throw new GraphError(
+      `Gradient rule of ${where} returned ${gi.dtype} for input ${i} (${x.name}), which is ${x.dtype}`,
+    );
+  }
+  const fitted = sumTo(gi, x.shape);
+  if (!fitted) {
+    throw new GraphError(
+      `Gradient rule of ${where} returned shape [${
+        formatShape(gi.shape)
+      }] for input ${i} (${x.name}), which has shape [${formatShape(x.shape)}] and does not broadcast to it`,
+    );
+  }
+  return fitted;
 }

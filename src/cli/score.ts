@@ -17,7 +17,7 @@
 
 import { localFiles } from "../io/files.ts";
 import { readAdapter } from "../lora/adapter.ts";
-import { type LoadedModel, loadModel } from "../models/load.ts";
+import { type LoadedModel, loadModel, releaseWeights } from "../models/load.ts";
 import { Scorer, type ScoreSequence } from "../models/score.ts";
 import { DataError } from "../data/jsonl.ts";
 import { readDataset } from "../data/formats.ts";
@@ -129,6 +129,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     const adapter = values.adapter ? await readAdapter(values.adapter, localFiles(), model.config) : undefined;
     scorer = await Scorer.create(model, { backend: values.backend, adapter });
+    // The session holds the weights now; the JS copy would hold them twice.
+    releaseWeights(model);
   } catch (e) {
     return failure(e);
   }

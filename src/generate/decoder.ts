@@ -16,6 +16,7 @@
 
 import { Graph } from "../onnx/graph.ts";
 import { serializeModel } from "../onnx/serialize.ts";
+import { halfDtypesFor } from "../models/half_dtypes.ts";
 import type { LoraConfig } from "../lora/config.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { type Engine, type GraphSession, type OrtTensor, readTensor, TensorPool } from "../runtime/session.ts";
@@ -74,14 +75,17 @@ export class KvDecoder {
       const n = cacheNames(i);
       presents.push(n.presentKey, n.presentValue);
     }
+    const half = await halfDtypesFor(engine.backend);
+    // Weights are referenced in the checkpoint's own bytes; converted ones (WebGPU) go to a blob.
+    const ext = { externalDataThreshold: 1 << 20 };
     const prefill = await engine.createSession(
-      serializeModel(buildGenerationGraph(model, "prefill", options.loraSlots)),
+      serializeModel(buildGenerationGraph(model, "prefill", options.loraSlots, half), ext),
       { gpuOutputs: presents },
     );
     let decode: GraphSession;
     try {
       decode = await engine.createSession(
-        serializeModel(buildGenerationGraph(model, "decode", options.loraSlots)),
+        serializeModel(buildGenerationGraph(model, "decode", options.loraSlots, half), ext),
         { gpuOutputs: presents },
       );
     } catch (e) {

@@ -23,7 +23,8 @@ import * as op from "../onnx/ops.ts";
 import type { LoraConfig } from "../lora/config.ts";
 import { loraTargets } from "../lora/targets.ts";
 import type { LoadedModel } from "../models/load.ts";
-import { buildForward, type LoraAttachment } from "../models/forward.ts";
+import { buildHidden, type LoraAttachment } from "../models/forward.ts";
+import type { HalfDtypes } from "../models/half_dtypes.ts";
 
 /** Which of the two graphs. */
 export type GraphKind = "prefill" | "decode";
@@ -54,7 +55,12 @@ export function loraSlotInputs(model: LoadedModel, targets: LoraConfig): Map<str
  * Builds the prefill or decode graph. `loraTargets`, when given, adds LoRA slot inputs for the
  * modules its `targetModules` select (its alpha and r are ignored: the slots run at scaling 1).
  */
-export function buildGenerationGraph(model: LoadedModel, kind: GraphKind, loraSlots?: LoraConfig): Graph {
+export function buildGenerationGraph(
+  model: LoadedModel,
+  kind: GraphKind,
+  loraSlots?: LoraConfig,
+  halfDtypes?: HalfDtypes,
+): Graph {
   const c = model.config;
   const g = new Graph(kind);
   const seq = kind === "prefill" ? "seq" : 1;
@@ -78,10 +84,15 @@ export function buildGenerationGraph(model: LoadedModel, kind: GraphKind, loraSl
     for (const [key, shape] of loraSlotInputs(model, loraSlots)) params.set(key, g.input(key, "float32", shape));
     lora = { config: { ...loraSlots, alpha: loraSlots.r, useRslora: false }, params };
   }
-  const out = buildForward(g, model, { inputIds: ids, attentionMask: mask, positionIds: positions, past }, lora);
+  // Weights as plain constants: ORT may prepack them for the small-batch MatMuls of decoding.
+  const out = buildHidden(g, model, { inputIds: ids, attentionMask: mask, positionIds: positions, past }, lora, {
+    weights: "constant",
+    halfDtypes,
+  });
 
-  const lastIndex = g.scalar(-1, "int64");
-  let logits = lastPositionLogits(g, out.logits, out.hidden, lastIndex);
+  // Only the last position's logits: its hidden row times the head ([V, H] as stored, transB).
+  const last = op.gather(out.hidden, g.scalar(-1, "int64"), 1); // [B, H]
+  let logits = op.gemm(last, out.builder.weight32(out.head, null), null, { transB: true });
   const presents = out.present;
   if (rowSource) {
     logits = op.gather(logits, rowSource, 0);
@@ -99,19 +110,6 @@ export function buildGenerationGraph(model: LoadedModel, kind: GraphKind, loraSl
   });
   pruneGraph(g);
   return g;
-}
-
-/**
- * `[B, V]` logits of the last position. When the full logits are `MatMul(hidden, W)` (every family
- * here), the last hidden row is picked first and multiplied alone; otherwise the logits are sliced.
- */
-function lastPositionLogits(g: Graph, logits: Value, hidden: Value, lastIndex: Value): Value {
-  const producer = g.nodes.find((n) => n.outputs[0] === logits.name);
-  if (producer && producer.op === "MatMul" && producer.inputs[0] === hidden.name) {
-    const head = g.get(producer.inputs[1]);
-    if (head.shape.length === 2) return op.matmul(op.gather(hidden, lastIndex, 1), head);
-  }
-  return op.gather(logits, lastIndex, 1);
 }
 
 /** Drops the nodes and initializers that no graph output depends on (e.g. the full-sequence LM head). */

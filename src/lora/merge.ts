@@ -10,6 +10,7 @@
  */
 
 import type { TensorData } from "../onnx/graph.ts";
+import { tensorToFloat32 } from "../models/safetensors.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { AdapterError, loraScaling } from "./config.ts";
 import type { LoraAdapter } from "./adapter.ts";
@@ -17,7 +18,8 @@ import { loraTargets } from "./targets.ts";
 
 /**
  * New base weights with the adapter merged in. The input map and its tensors are not modified;
- * untouched tensors are shared with the input. float32 and float64 base weights keep their dtype.
+ * untouched tensors are shared with the input. float32 and float64 base weights keep their dtype;
+ * float16 and bfloat16 ones become float32 (the merged sum is not rounded back to 16 bits).
  *
  * @throws {AdapterError} when a base weight is missing, has the wrong shape or a non-float dtype
  */
@@ -40,15 +42,15 @@ export function mergeAdapter(
         }]`,
       );
     }
-    if (w.dtype !== "float32" && w.dtype !== "float64") {
-      throw new AdapterError(`Cannot merge: base weight "${t.baseWeight}" is ${w.dtype}; convert it to float32 first`);
+    if (w.dtype !== "float32" && w.dtype !== "float64" && w.dtype !== "float16" && w.dtype !== "bfloat16") {
+      throw new AdapterError(`Cannot merge: base weight "${t.baseWeight}" is ${w.dtype}, not a float type`);
     }
     const a = adapter.tensors.get(t.keyA)?.data, b = adapter.tensors.get(t.keyB)?.data;
     if (a === undefined || b === undefined) {
       throw new AdapterError(`Cannot merge: adapter lacks "${t.keyA}" or "${t.keyB}"`);
     }
-    const src = w.data as Float32Array | Float64Array;
-    const merged = w.dtype === "float32" ? new Float32Array(src) : new Float64Array(src);
+    const src = w.dtype === "float64" ? w.data as Float64Array : tensorToFloat32(w);
+    const merged = w.dtype === "float64" ? new Float64Array(src) : new Float32Array(src);
     const nIn = t.inFeatures, nOut = t.outFeatures;
     for (let o = 0; o < nOut; o++) {
       for (let i = 0; i < nIn; i++) {
@@ -58,7 +60,7 @@ export function mergeAdapter(
         merged[idx] = src[idx] + s * acc;
       }
     }
-    out.set(t.baseWeight, { dtype: w.dtype, shape: [...w.shape], data: merged });
+    out.set(t.baseWeight, { dtype: w.dtype === "float64" ? "float64" : "float32", shape: [...w.shape], data: merged });
   }
   return out;
 }

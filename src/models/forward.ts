@@ -15,7 +15,7 @@ import { GraphError } from "../onnx/graph.ts";
 import * as op from "../onnx/ops.ts";
 import type { LoraConfig } from "../lora/config.ts";
 import type { LoadedModel } from "./load.ts";
-import { type AttentionDims, concatTo, groupedRows, ModelBuilder } from "./layers.ts";
+import { type AttentionDims, type BuildOptions, concatTo, flatten, groupedRows, ModelBuilder } from "./layers.ts";
 import { buildGpt2 } from "./gpt2.ts";
 import { buildLlama } from "./llama.ts";
 
@@ -39,14 +39,22 @@ export interface LoraAttachment {
   params: Map<string, Value>;
 }
 
-/** Outputs of {@link buildForward}. */
-export interface ForwardOutputs {
-  /** float32 `[B, T, V]` (`[B, 1, V]` with `logitsPositions: "last"`). */
-  logits: Value;
+/** Outputs of {@link buildHidden}. */
+export interface HiddenOutputs {
   /** Per layer, keys and values including the past, `[B, kvHeads, P + T, headDim]`. */
   present: { key: Value; value: Value }[];
   /** The final hidden states `[B, T, hidden]` (after the last norm), before the LM head. */
   hidden: Value;
+  /** The LM head's weight name: `[vocab, hidden]` as stored (the embedding when tied). */
+  head: string;
+  /** The builder that holds the graph's weights (for LM-head pieces built by the caller). */
+  builder: ModelBuilder;
+}
+
+/** Outputs of {@link buildForward}. */
+export interface ForwardOutputs extends HiddenOutputs {
+  /** float32 `[B, T, V]` (`[B, 1, V]` with `logitsPositions: "last"`). */
+  logits: Value;
 }
 
 /** What a family's graph builder gets. */
@@ -62,8 +70,8 @@ export interface FamilyInputs {
 /** What a family's graph builder returns. */
 export interface FamilyOutputs {
   hidden: Value;
-  /** The LM head as `[hidden, vocab]`. */
-  headT: Value;
+  /** The LM head's weight name (stored `[vocab, hidden]`). */
+  head: string;
   present: { key: Value; value: Value }[];
 }
 
@@ -71,16 +79,42 @@ export interface FamilyOutputs {
 const NEG = -1e9;
 
 /**
- * Builds the forward pass of `model` into `g`. Frozen weights become initializers named after the
- * Hugging Face weights (shared when the same graph builds several passes, e.g. policy and
- * reference); LoRA parameters are whatever values the caller passes.
+ * Builds the forward pass of `model` into `g`, logits included. Frozen weights become
+ * initializers named after the Hugging Face weights (shared when the same graph builds several
+ * passes, e.g. policy and reference); LoRA parameters are whatever values the caller passes.
  */
 export function buildForward(
   g: Graph,
   model: LoadedModel,
   inputs: ForwardInputs,
   lora?: LoraAttachment,
+  options: BuildOptions = {},
 ): ForwardOutputs {
+  const out = buildHidden(g, model, inputs, lora, options);
+  let last = out.hidden;
+  if (inputs.logitsPositions === "last") {
+    const h = out.hidden;
+    last = g.addNode("Slice", [h, g.int64s([-1]), g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([1])], [{
+      dtype: h.dtype,
+      shape: [h.shape[0], 1, h.shape[2]],
+    }])[0];
+  }
+  const { flat, restore } = flatten(last);
+  const w = out.builder.weight32(out.head, flat);
+  return { ...out, logits: restore(op.gemm(flat, w, null, { transB: true }), model.config.vocabSize) };
+}
+
+/**
+ * The forward pass up to the final hidden states, without the LM head: for callers that turn the
+ * hidden states into something smaller than the full logits (sequence log-probs, see score.ts).
+ */
+export function buildHidden(
+  g: Graph,
+  model: LoadedModel,
+  inputs: ForwardInputs,
+  lora?: LoraAttachment,
+  options: BuildOptions = {},
+): HiddenOutputs {
   const c = model.config;
   const ids = inputs.inputIds;
   if (ids.graph !== g) throw new GraphError("buildForward: inputIds belongs to another graph");
@@ -158,17 +192,9 @@ export function buildForward(
     bias = concatTo(Array.from({ length: rep }, () => bias), 2, [b0, 1, groupedRows(dims), total]);
   }
 
-  const mb = new ModelBuilder(g, model, lora);
+  const mb = new ModelBuilder(g, model, lora, options);
   const fam: FamilyInputs = { mb, inputIds: ids, positions, bias, dims, past };
   const out = c.arch === "gpt2" ? buildGpt2(fam) : buildLlama(fam);
   mb.checkAllLoraUsed();
-  let last = out.hidden;
-  if (inputs.logitsPositions === "last") {
-    const h = out.hidden;
-    last = g.addNode("Slice", [h, g.int64s([-1]), g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([1])], [{
-      dtype: h.dtype,
-      shape: [batch, 1, h.shape[2]],
-    }])[0];
-  }
-  return { logits: op.matmul(last, out.headT), present: out.present, hidden: out.hidden };
+  return { present: out.present, hidden: out.hidden, head: out.head, builder: mb };
 }

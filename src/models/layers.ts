@@ -1,72 +1,58 @@
 /**
- * The building blocks the GPT-2 and Llama graphs share: frozen weights as initializers (prepared
- * once per model: transposed to `[in, out]` and fused where that saves MatMuls), linear layers with
- * an optional LoRA branch, norms, activations and multi-head attention with grouped KV heads.
+ * The building blocks the GPT-2 and Llama graphs share: frozen weights as initializers in their
+ * stored layout and type, linear layers with an optional LoRA branch, norms, activations and
+ * multi-head attention with grouped KV heads.
+ *
+ * Weights are never transposed, fused or upcast in JS: an `nn.Linear` weight `[out, in]` is used
+ * through Gemm's `transB` flag, a 16-bit weight through a Cast next to its use. In the "once" mode
+ * (training, scoring) every use reads the single stored copy through `dependOn(weight, input)`, so
+ * ORT neither folds a float32 or transposed copy of it at session creation nor prepacks one, and a
+ * float32 cast lives only around its MatMul (the backward pass rebuilds it, see `setRecompute`).
  *
  * Everything here uses ops that run on the WebGPU EP and that the autodiff registry differentiates
- * (MatMul, Add, Mul, Softmax, Reshape, Transpose, Split, Concat, LayerNormalization, ReduceMean,
- * Sqrt, Reciprocal, Tanh, Sigmoid, Erf, Relu).
+ * (MatMul, Gemm, Add, Mul, Softmax, Reshape, Transpose, Split, Concat, LayerNormalization,
+ * ReduceMean, Sqrt, Reciprocal, Tanh, Sigmoid, Erf, Relu, Cast, Gather).
  *
  * @module
  */
 
+import type { DType } from "../onnx/dtype.ts";
 import type { Dim, Graph, TensorData, Value } from "../onnx/graph.ts";
 import { GraphError } from "../onnx/graph.ts";
 import * as op from "../onnx/ops.ts";
+import { setCustomGradient, setRecompute } from "../autodiff/custom.ts";
+import { backward } from "../autodiff/backward.ts";
 import { loraScaling } from "../lora/config.ts";
-import type { LoadedModel } from "./load.ts";
+import { type LoadedModel, weightsReleased } from "./load.ts";
 import type { LoraAttachment } from "./forward.ts";
 import { applyRope, type RopeTables } from "./rope.ts";
+import { tensorToFloat32 } from "./safetensors.ts";
+import { type HalfDtypes, KEEP_HALF, toHalfBits } from "./half_dtypes.ts";
 
-/** Prepared (transposed / fused) weights, per model weight map, shared by every graph built from it. */
-const PREPARED = new WeakMap<Map<string, TensorData>, Map<string, TensorData>>();
-
-/** `[rows, cols]` float32 → its transpose `[cols, rows]` (blocked, for cache locality on big matrices). */
-export function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
-  const B = 64;
-  for (let i0 = 0; i0 < rows; i0 += B) {
-    const i1 = Math.min(rows, i0 + B);
-    for (let j0 = 0; j0 < cols; j0 += B) {
-      const j1 = Math.min(cols, j0 + B);
-      for (let i = i0; i < i1; i++) {
-        const src = i * cols;
-        for (let j = j0; j < j1; j++) out[j * rows + i] = data[src + j];
-      }
-    }
-  }
-  return out;
+/** How a model graph is built: how it holds its frozen weights, whether layers are recomputed. */
+export interface BuildOptions {
+  /**
+   * `"once"` (default; training and scoring): every use reads the one stored copy at run time,
+   * with nothing folded, prepacked or cast ahead (see the module doc). `"constant"` (generation):
+   * plain constants that ORT may fold into float32 and prepack, for fast small-batch MatMuls at the
+   * cost of extra copies.
+   */
+  weights?: "once" | "constant";
+  /** Types of 16-bit weights in the graph (default: as stored). */
+  halfDtypes?: HalfDtypes;
+  /**
+   * Recompute each decoder layer's activations in the backward pass from the layer's input
+   * (gradient checkpointing): only one `[B, T, hidden]` tensor per layer is kept between the
+   * forward and the backward pass, for about one more forward pass of compute. Default false.
+   */
+  recompute?: boolean;
 }
 
-/** Stacks `nn.Linear` weights `[out_k, in]` along out and transposes: `[in, Σ out_k]`. */
-export function fuseLinearWeights(parts: readonly TensorData[]): TensorData {
-  const inF = parts[0].shape[1];
-  const outF = parts.reduce((s, p) => s + p.shape[0], 0);
-  const out = new Float32Array(inF * outF);
-  let col = 0;
-  for (const p of parts) {
-    const rows = p.shape[0];
-    const d = p.data as Float32Array;
-    for (let r = 0; r < rows; r++) {
-      const src = r * inF;
-      for (let i = 0; i < inF; i++) out[i * outF + col + r] = d[src + i];
-    }
-    col += rows;
-  }
-  return { dtype: "float32", shape: [inF, outF], data: out };
-}
+/** Layout of a 2-D weight: `nn.Linear` stores `[out, in]`, GPT-2's Conv1D `[in, out]`. */
+export type WeightLayout = "out_in" | "in_out";
 
-/** Concatenates 1-D biases. */
-export function concatVectors(parts: readonly TensorData[]): TensorData {
-  const n = parts.reduce((s, p) => s + p.data.length, 0);
-  const out = new Float32Array(n);
-  let k = 0;
-  for (const p of parts) {
-    out.set(p.data as Float32Array, k);
-    k += p.data.length;
-  }
-  return { dtype: "float32", shape: [n], data: out };
-}
+/** Weights converted for one graph (WebGPU's 16-bit types), so a graph shares one converted copy. */
+const CONVERTED = new WeakMap<Graph, Map<string, TensorData>>();
 
 /** Graph construction state of one forward pass: the graph, the model, the LoRA params in use. */
 export class ModelBuilder {
@@ -74,13 +60,19 @@ export class ModelBuilder {
   readonly model: LoadedModel;
   readonly lora: LoraAttachment | undefined;
   readonly scaling: number;
+  readonly once: boolean;
+  readonly halfDtypes: HalfDtypes;
+  readonly recompute: boolean;
   #used = new Set<string>();
 
-  constructor(g: Graph, model: LoadedModel, lora?: LoraAttachment) {
+  constructor(g: Graph, model: LoadedModel, lora?: LoraAttachment, options: BuildOptions = {}) {
     this.g = g;
     this.model = model;
     this.lora = lora;
     this.scaling = lora ? loraScaling(lora.config) : 0;
+    this.once = (options.weights ?? "once") === "once";
+    this.halfDtypes = options.halfDtypes ?? KEEP_HALF;
+    this.recompute = options.recompute ?? false;
     if (lora) {
       for (const [key, v] of lora.params) {
         if (v.graph !== g) throw new GraphError(`LoRA parameter ${key} belongs to another graph`);
@@ -89,39 +81,50 @@ export class ModelBuilder {
     }
   }
 
-  /** A model weight (Hugging Face name) as an initializer; the same name is shared within a graph. */
+  /**
+   * A model weight (Hugging Face name) as an initializer in its stored type (or the type
+   * `halfDtypes` maps it to); the same name is shared within a graph.
+   */
   weight(name: string): Value {
     const t = this.model.weights.get(name);
-    if (!t) throw new GraphError(`The model has no weight ${name}`);
-    return this.#initializer(name, t);
-  }
-
-  /** A derived weight (transposed, fused), computed once per model and cached. */
-  derived(name: string, make: () => TensorData): Value {
-    let cache = PREPARED.get(this.model.weights);
-    if (!cache) {
-      cache = new Map();
-      PREPARED.set(this.model.weights, cache);
-    }
-    let t = cache.get(name);
     if (!t) {
-      t = make();
-      cache.set(name, t);
+      throw new GraphError(
+        weightsReleased(this.model.weights)
+          ? `The weights of ${this.model.dir} were released (releaseWeights) once its sessions existed: load the model again to build graphs from it`
+          : `The model has no weight ${name}`,
+      );
     }
-    return this.#initializer(name, t);
+    return this.#initializer(name, this.#converted(name, t));
   }
 
-  /** `W^T` `[in, out]` of an `nn.Linear` weight `[out, in]`. */
-  linearWeightT(name: string): Value {
-    return this.derived(`${name}_t`, () => {
-      const w = this.model.weights.get(name);
-      if (!w) throw new GraphError(`The model has no weight ${name}`);
-      return {
-        dtype: "float32",
-        shape: [w.shape[1], w.shape[0]],
-        data: transpose2d(w.data as Float32Array, w.shape[0], w.shape[1]),
-      };
-    });
+  /**
+   * A weight as float32 for one use: read after `after` in the "once" mode (see the module doc)
+   * and cast when stored in 16 bits. The backward pass rebuilds it instead of keeping it.
+   */
+  weight32(name: string, after: Value | null): Value {
+    let w = this.weight(name);
+    if (this.once && after) w = op.dependOn(w, after);
+    const out = op.cast(w, "float32");
+    if (this.once && out !== this.g.values.get(name)) setRecompute(out, (dep) => this.weight32(name, dep));
+    return out;
+  }
+
+  #converted(name: string, t: TensorData): TensorData {
+    const want: DType = t.dtype === "bfloat16"
+      ? this.halfDtypes.bfloat16
+      : t.dtype === "float16"
+      ? this.halfDtypes.float16
+      : t.dtype;
+    if (want === t.dtype) return t;
+    let cache = CONVERTED.get(this.g);
+    if (!cache) CONVERTED.set(this.g, cache = new Map());
+    let c = cache.get(name);
+    if (!c) {
+      const f32 = tensorToFloat32(t);
+      c = { dtype: want, shape: t.shape, data: want === "float16" ? toHalfBits(f32) : f32 };
+      cache.set(name, c);
+    }
+    return c;
   }
 
   #initializer(name: string, t: TensorData): Value {
@@ -131,6 +134,84 @@ export class ModelBuilder {
       throw new GraphError(`Graph value ${name} already exists and is not this model's weight`);
     }
     return this.g.initializer(name, t);
+  }
+
+  /**
+   * One decoder layer, `body(h)`. With `recompute`, its output gets a custom gradient that
+   * rebuilds the layer from `h` once the output's cotangent exists (so ORT cannot run it early)
+   * and differentiates the rebuilt copy: the forward pass's own activations die inside the layer.
+   */
+  layer(h: Value, body: (x: Value) => Value): Value {
+    if (!this.recompute) return body(h);
+    const g = this.g;
+    const start = g.nodes.length;
+    const out = body(h);
+    const region = g.nodes.slice(start);
+    // The nodes `out` depends on within the layer, in order (present-KV branches are left out).
+    const needed = new Set([out.name]);
+    const keep: boolean[] = new Array(region.length).fill(false);
+    for (let i = region.length - 1; i >= 0; i--) {
+      if (!region[i].outputs.some((o) => needed.has(o))) continue;
+      keep[i] = true;
+      for (const x of region[i].inputs) if (x) needed.add(x);
+    }
+    const nodes = region.filter((_, i) => keep[i]);
+    const params = this.lora ? [...this.lora.params.values()].filter((p) => needed.has(p.name)) : [];
+    if (out !== g.values.get(region.at(-1)?.outputs[0] ?? "")) {
+      throw new GraphError(`layer(): the body's result must be its last node's only output`);
+    }
+    setCustomGradient(out, {
+      inputs: [h, ...params],
+      vjp: (dy) => {
+        const start = op.dependOn(h, dy);
+        const map = new Map<string, string>([[h.name, start.name]]);
+        for (const n of nodes) {
+          const ins = n.inputs.map((x) => (x ? g.get(map.get(x) ?? x) : null));
+          const outs = g.addNode(
+            n.op,
+            ins,
+            n.outputs.map((o) => ({ dtype: g.get(o).dtype, shape: g.get(o).shape })),
+            n.attributes,
+            n.domain,
+          );
+          n.outputs.forEach((o, i) => map.set(o, outs[i].name));
+        }
+        return backward(g.get(map.get(out.name)!), [start, ...params], { seed: dy });
+      },
+    });
+    return out;
+  }
+
+  /** A token embedding lookup: rows of the stored `[vocab, hidden]` table, cast to float32. */
+  embed(name: string, ids: Value): Value {
+    return op.cast(op.gather(this.weight(name), ids, 0), "float32");
+  }
+
+  /**
+   * `x W + b` for a stored weight (`[out, in]` used as `x Wᵀ` through Gemm's transB, `[in, out]`
+   * through MatMul), plus the module's LoRA branch when present.
+   */
+  linear(x: Value, weight: string, bias: string | null, layout: WeightLayout, module?: string): Value {
+    const b = bias ? this.bias32(bias) : null;
+    let y: Value;
+    if (layout === "in_out") {
+      y = op.matmul(x, this.weight32(weight, x));
+      if (b) y = op.add(y, b);
+    } else {
+      const { flat, restore } = flatten(x);
+      const w = this.weight32(weight, flat);
+      y = restore(op.gemm(flat, w, b, { transB: true }), w.shape[0] as number);
+    }
+    if (module) {
+      const d = this.loraDelta(x, module);
+      if (d) y = op.add(y, d);
+    }
+    return y;
+  }
+
+  /** A bias or norm weight as float32 (small: a plain cast, which ORT may fold). */
+  bias32(name: string): Value {
+    return op.cast(this.weight(name), "float32");
   }
 
   /**
@@ -171,15 +252,26 @@ export class ModelBuilder {
   }
 }
 
-/** `x W + b` with `W` already `[in, out]`, plus the module's LoRA branch when present. */
-export function linear(mb: ModelBuilder, x: Value, w: Value, b: Value | null, module?: string): Value {
-  let y = op.matmul(x, w);
-  if (b) y = op.add(y, b);
-  if (module) {
-    const d = mb.loraDelta(x, module);
-    if (d) y = op.add(y, d);
-  }
-  return y;
+/**
+ * `x [..., in]` as `[rows, in]` for a Gemm, and the way back: `restore(y, out)` reshapes `[rows, out]`
+ * to `[..., out]` (the leading shape read from `x` at run time when it is symbolic).
+ */
+export function flatten(x: Value): { flat: Value; restore: (y: Value, out: number) => Value } {
+  const r = x.shape.length;
+  const inF = x.shape[r - 1];
+  if (r === 2) return { flat: x, restore: (y) => y };
+  if (typeof inF !== "number") throw new GraphError(`flatten: the last dim of ${x.name} must be static`);
+  const g = x.graph;
+  const flat = op.reshape(x, [-1, inF]);
+  const lead = x.shape.slice(0, -1);
+  const restore = (y: Value, out: number) => {
+    const symbolic = lead.filter((d) => typeof d !== "number").length;
+    const target = symbolic <= 1 && !lead.includes(0)
+      ? g.int64s([...lead.map((d) => (typeof d === "number" ? d : -1)), out])
+      : op.concat([op.shapeOf(x, 0, r - 1), g.int64s([out])], 0);
+    return g.addNode("Reshape", [y, target], [{ dtype: y.dtype, shape: [...lead, out] }])[0];
+  };
+  return { flat, restore };
 }
 
 /** Adds the module's LoRA branch (computed from `x`) to `y`, if any. */

@@ -3,7 +3,9 @@
  * shards), the tokenizer and `generation_config.json`, checked against each other so that a wrong
  * or truncated checkpoint fails at load time, naming the file and the tensor.
  *
- * Weights keep their Hugging Face names and become float32 (F16/BF16 checkpoints are upcast).
+ * Weights keep their Hugging Face names and their stored type: F32 stays float32, F16 and BF16 stay
+ * 16-bit (graphs cast them to float32 where they are used), as views into the file's bytes, which
+ * graphs hand to ORT as external data without copying them. `{ dtype: "float32" }` upcasts instead.
  * GPT-2 checkpoints saved without the `transformer.` prefix (the original OpenAI upload) are renamed,
  * and non-weight buffers (`attn.bias`, `attn.masked_bias`, `rotary_emb.inv_freq`) are dropped.
  * With tied embeddings `lm_head.weight` is the embedding matrix (the same array, not a copy).
@@ -16,7 +18,7 @@ import type { HubOptions } from "../hub/settings.ts";
 import { type FileSource, joinPath, localFiles } from "../io/files.ts";
 import type { TensorData } from "../onnx/graph.ts";
 import { type Arch, type ModelConfig, parseModelConfig } from "./config.ts";
-import { loadSafetensorsDir, toTensorData } from "./safetensors.ts";
+import { loadSafetensorsDir, toStoredTensorData, toTensorData } from "./safetensors.ts";
 import { loadTokenizer, type Tokenizer, TokenizerError } from "./tokenizer.ts";
 
 /** Generation defaults of the checkpoint (`generation_config.json`, else `config.json`). */
@@ -38,7 +40,10 @@ export interface LoadedModel {
   dir: string;
   arch: Arch;
   config: ModelConfig;
-  /** float32 weights by Hugging Face name, `lm_head.weight` included (tied or not). */
+  /**
+   * Weights by Hugging Face name, `lm_head.weight` included (tied or not): float32, or float16 /
+   * bfloat16 as stored in the checkpoint (raw 16-bit patterns; `tensorToFloat32` converts).
+   */
   weights: Map<string, TensorData>;
   tokenizer: Tokenizer;
   generation: GenerationDefaults;
@@ -50,6 +55,11 @@ export interface LoadedModel {
 export interface LoadOptions {
   /** How a Hub id is fetched (revision, endpoint, token, offline, cache); see `src/hub/settings.ts`. */
   hub?: HubOptions;
+  /**
+   * `"stored"` (default): float16 / bfloat16 weights stay 16-bit (half the memory; graphs cast them
+   * where used). `"float32"`: every weight is upcast on load (4 bytes per weight in JS and in ORT).
+   */
+  dtype?: "stored" | "float32";
 }
 
 /** The error of a model directory whose files are missing or do not fit together. */
@@ -214,13 +224,18 @@ export async function loadModel(
   files: FileSource = localFiles(),
   options: LoadOptions = {},
 ): Promise<LoadedModel> {
+  const dtype = options.dtype ?? "stored";
+  if (dtype !== "stored" && dtype !== "float32") {
+    throw new RangeError(`loadModel: dtype must be "stored" or "float32", got ${JSON.stringify(dtype)}`);
+  }
   const source = await resolveModelSource(dir, files, "model", options.hub);
-  const model = await loadModelDir(source.dir, source.files);
+  const model = await loadModelDir(source.dir, source.files, dtype === "stored");
   if (source.hub) model.hub = { repo: source.hub.repo, revision: source.hub.revision, commit: source.hub.commit };
   return model;
 }
 
-async function loadModelDir(dir: string, files: FileSource): Promise<LoadedModel> {
+/** Loads a model directory; `keep`: 16-bit weights stay 16-bit (else upcast to float32). */
+async function loadModelDir(dir: string, files: FileSource, keep: boolean): Promise<LoadedModel> {
   const configPath = joinPath(dir, "config.json");
   if (!(await files.exists(configPath))) {
     throw new ModelLoadError(`${configPath} not found: is ${dir} a Hugging Face model directory?`);
@@ -243,7 +258,7 @@ async function loadModelDir(dir: string, files: FileSource): Promise<LoadedModel
     const name = unprefixedGpt2 && rawName !== "lm_head.weight" ? `transformer.${rawName}` : rawName;
     let data: TensorData;
     try {
-      data = toTensorData(t, name);
+      data = keep ? toStoredTensorData(t, name) : toTensorData(t, name);
     } catch (e) {
       throw new ModelLoadError(`${source}: ${(e as Error).message}`);
     }
@@ -301,6 +316,24 @@ async function loadModelDir(dir: string, files: FileSource): Promise<LoadedModel
     }
   }
   return { dir, arch: config.arch, config, weights, tokenizer, generation };
+}
+
+/** Weight maps whose JS copy was released (see {@link releaseWeights}). */
+const RELEASED = new WeakSet<Map<string, TensorData>>();
+
+/**
+ * Drops the JS copy of a model's weights (the file bytes), for a caller that owns the model and
+ * has created every session it needs: ORT holds its own copy, so keeping this one would hold the
+ * weights twice. Graphs can no longer be built from the model afterwards.
+ */
+export function releaseWeights(model: LoadedModel): void {
+  model.weights.clear();
+  RELEASED.add(model.weights);
+}
+
+/** True when {@link releaseWeights} emptied this weight map. */
+export function weightsReleased(weights: Map<string, TensorData>): boolean {
+  return RELEASED.has(weights);
 }
 
 function listSome(keys: string[]): string {

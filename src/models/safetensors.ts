@@ -12,6 +12,7 @@
 
 import type { DType } from "../onnx/dtype.ts";
 import type { TensorData } from "../onnx/graph.ts";
+import { registerExternalSource } from "../onnx/serialize.ts";
 import { type FileSource, joinPath } from "../io/files.ts";
 
 /** Element types we read and write (the common ones of HF checkpoints). */
@@ -49,6 +50,7 @@ export const SAFE_DTYPE_BYTES: Readonly<Record<SafeDType, number>> = {
 const FROM_DTYPE: Readonly<Record<DType, SafeDType>> = {
   float32: "F32",
   float16: "F16",
+  bfloat16: "BF16",
   float64: "F64",
   int64: "I64",
   int32: "I32",
@@ -316,6 +318,45 @@ export function toTensorData(t: SafeTensor, name?: string): TensorData {
 }
 
 /**
+ * The tensor in its stored float type, as a view into the file's bytes where alignment allows (no
+ * copy): F32 stays float32, F16 float16 and BF16 bfloat16 (raw 16-bit patterns); F64, which no
+ * graph runs, becomes float32.
+ *
+ * @throws {SafetensorsError} for integer and bool tensors
+ */
+export function toStoredTensorData(t: SafeTensor, name = "<tensor>"): TensorData {
+  const shape = [...t.shape];
+  if (t.dtype !== "F16" && t.dtype !== "BF16") return { dtype: "float32", shape, data: toFloat32(t, name) };
+  const b = t.bytes;
+  const data = b.byteOffset % 2 === 0
+    ? new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2)
+    : new Uint16Array(b.slice().buffer);
+  return { dtype: t.dtype === "F16" ? "float16" : "bfloat16", shape, data };
+}
+
+/** The values of float {@link TensorData} (float32, float64, float16 or bfloat16) as float32 (a copy unless float32). */
+export function tensorToFloat32(t: TensorData): Float32Array {
+  switch (t.dtype) {
+    case "float32":
+      return t.data as Float32Array;
+    case "float64":
+      return Float32Array.from(t.data as Float64Array);
+    case "float16": {
+      const src = t.data as Uint16Array, out = new Float32Array(src.length);
+      for (let i = 0; i < src.length; i++) out[i] = halfToFloat(src[i]);
+      return out;
+    }
+    case "bfloat16": {
+      const src = t.data as Uint16Array, out = new Uint32Array(src.length);
+      for (let i = 0; i < src.length; i++) out[i] = src[i] << 16;
+      return new Float32Array(out.buffer);
+    }
+    default:
+      throw new SafetensorsError(`a ${t.dtype} tensor has no float32 values`);
+  }
+}
+
+/**
  * Writes tensors as a safetensors file laid out like the Rust `save_file`: tensors ordered by dtype
  * then name, compact JSON header padded with spaces to 8-byte alignment, `__metadata__` first when
  * given. float16 TensorData (raw uint16 bits) is written as F16.
@@ -368,15 +409,25 @@ export function serializeSafetensors(
   return out;
 }
 
+/** Reads a safetensors file and registers its bytes as an external-data source (see `serializeModel`). */
+async function readSource(files: FileSource, path: string): Promise<Map<string, SafeTensor>> {
+  const bytes = await files.readBytes(path);
+  const parsed = parseSafetensors(bytes, path).tensors;
+  registerExternalSource(bytes, path.slice(path.lastIndexOf("/") + 1));
+  return parsed;
+}
+
 /**
  * Reads the weights of a Hugging Face model directory: `model.safetensors`, or the shards listed by
- * `model.safetensors.index.json` (`weight_map`: tensor name → shard file).
+ * `model.safetensors.index.json` (`weight_map`: tensor name → shard file). Each file's bytes are
+ * registered as an external-data source, so graphs built from these tensors hand ORT the file
+ * itself rather than a copy of the weights.
  *
  * @throws {SafetensorsError} naming the missing file or shard, or a tensor a shard lacks
  */
 export async function loadSafetensorsDir(dir: string, files: FileSource): Promise<Map<string, SafeTensor>> {
   const single = joinPath(dir, "model.safetensors");
-  if (await files.exists(single)) return parseSafetensors(await files.readBytes(single), single).tensors;
+  if (await files.exists(single)) return await readSource(files, single);
   const indexPath = joinPath(dir, "model.safetensors.index.json");
   if (!(await files.exists(indexPath))) {
     const bin = await files.exists(joinPath(dir, "pytorch_model.bin"));
@@ -411,7 +462,7 @@ export async function loadSafetensorsDir(dir: string, files: FileSource): Promis
         `${indexPath}: shard ${JSON.stringify(shard)} (holding ${names.length} tensors) is missing`,
       );
     }
-    const { tensors } = parseSafetensors(await files.readBytes(path), path);
+    const tensors = await readSource(files, path);
     for (const name of names) {
       const t = tensors.get(name);
       if (t === undefined) {

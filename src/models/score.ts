@@ -19,7 +19,10 @@ import type { BackendName } from "../runtime/ort.ts";
 import { type Engine, engineFor, type GraphSession } from "../runtime/session.ts";
 import { type LoraAdapter, validateAdapter } from "../lora/adapter.ts";
 import type { LoadedModel } from "./load.ts";
-import { buildForward, type LoraAttachment } from "./forward.ts";
+import { buildHidden, type LoraAttachment } from "./forward.ts";
+import { buildHeadSequenceLogprobs } from "./head_logprobs.ts";
+import { halfDtypesFor } from "./half_dtypes.ts";
+import type { BuildOptions } from "./layers.ts";
 
 /**
  * Per-token log-probabilities `log_softmax(logits / τ)[target]`, `[B, T]`.
@@ -113,7 +116,7 @@ export class Scorer {
   static async create(model: LoadedModel, options: ScorerOptions = {}): Promise<Scorer> {
     const { engine, reason } = await engineFor(options);
     if (options.adapter) validateAdapter(options.adapter, model.config, "adapter");
-    const g = buildScoringGraph(model, options.adapter);
+    const g = buildScoringGraph(model, options.adapter, { halfDtypes: await halfDtypesFor(engine.backend) });
     // Weights go to external data: protobuf caps a model at 2 GB, and ORT loads the blob directly.
     const session = await engine.createSession(serializeModel(g, { externalDataThreshold: 1 << 20 }));
     return new Scorer(model, engine, session, reason);
@@ -233,7 +236,7 @@ function lengthOf(s: ScoreSequence): number {
  * (int64), `completion_mask` (float32), `temperature` (float32 scalar); output `logps` `[batch]`.
  * Adapter tensors, if any, are initializers named by their PEFT keys.
  */
-export function buildScoringGraph(model: LoadedModel, adapter?: LoraAdapter): Graph {
+export function buildScoringGraph(model: LoadedModel, adapter?: LoraAdapter, build: BuildOptions = {}): Graph {
   const g = new Graph("score");
   const ids = g.input("input_ids", "int64", ["batch", "seq"]);
   const attn = g.input("attention_mask", "int64", ["batch", "seq"]);
@@ -246,7 +249,8 @@ export function buildScoringGraph(model: LoadedModel, adapter?: LoraAdapter): Gr
     for (const [key, t] of adapter.tensors) params.set(key, g.initializer(key, t));
     lora = { config: adapter.config, params };
   }
-  const { logits } = buildForward(g, model, { inputIds: ids, attentionMask: attn }, lora);
-  g.output(buildSequenceLogprobs(g, logits, targets, mask, temperature), "logps");
+  const { hidden, head, builder } = buildHidden(g, model, { inputIds: ids, attentionMask: attn }, lora, build);
+  // The fused head: no [batch, seq, vocab] logits (see head_logprobs.ts).
+  g.output(buildHeadSequenceLogprobs(builder, hidden, head, targets, mask, temperature), "logps");
   return g;
 }

@@ -8,6 +8,7 @@
 export type DType =
   | "float32"
   | "float16"
+  | "bfloat16"
   | "float64"
   | "int64"
   | "int32"
@@ -25,12 +26,14 @@ export const ONNX_DTYPE_CODE: Readonly<Record<DType, number>> = {
   bool: 9,
   float16: 10,
   float64: 11,
+  bfloat16: 16,
 };
 
-/** The typed array that holds each element type in memory (float16 as raw uint16 bits). */
+/** The typed array that holds each element type in memory (float16 and bfloat16 as raw uint16 bits). */
 export interface TypedArrayOf {
   float32: Float32Array;
   float16: Uint16Array;
+  bfloat16: Uint16Array;
   float64: Float64Array;
   int64: BigInt64Array;
   int32: Int32Array;
@@ -46,6 +49,7 @@ export type AnyTypedArray = TypedArrayOf[DType];
 export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
   float32: 4,
   float16: 2,
+  bfloat16: 2,
   float64: 8,
   int64: 8,
   int32: 4,
@@ -56,7 +60,12 @@ export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
 
 /** True for the floating-point types, the only ones that carry gradients. */
 export function isFloat(dtype: DType): boolean {
-  return dtype === "float32" || dtype === "float16" || dtype === "float64";
+  return dtype === "float32" || dtype === "float16" || dtype === "bfloat16" || dtype === "float64";
+}
+
+/** True for the 16-bit float types that frozen weights are stored in (cast to float32 where used). */
+export function isHalf(dtype: DType): dtype is "float16" | "bfloat16" {
+  return dtype === "float16" || dtype === "bfloat16";
 }
 
 /** The element type of a typed array (Uint8Array is read as uint8, never bool). */

@@ -339,6 +339,24 @@ export function shapeOf(x: Value, start?: number, end?: number): Value {
   return x.graph.addNode("Shape", [x], [{ dtype: "int64", shape: [Math.max(0, e - s)] }], attributes)[0];
 }
 
+/**
+ * `x` unchanged, but only once `dep` has been computed: a Reshape of `x` to its own shape, with the
+ * shape read at run time through `dep` (`shape(x) + 0 · shape(dep)[i]`, i a symbolic dim of dep).
+ * ORT runs it as an alias (no copy), orders it after `dep`, and can neither constant-fold nor
+ * prepack what reads it: a weight used through it is held once, in its stored type, and whatever
+ * is derived from it (a float32 cast) lives only around its use.
+ */
+export function dependOn(x: Value, dep: Value): Value {
+  const g = x.graph;
+  if (dep.graph !== g) fail("dependOn", `${dep.name} belongs to another graph`);
+  if (dep.shape.length === 0) fail("dependOn", `the dependency ${dep.name} must have rank >= 1`);
+  const at = Math.max(0, dep.shape.findIndex((d) => typeof d === "string"));
+  const zero = g.addNode("Mul", [shapeOf(dep, at, at + 1), g.int64s([0])], [{ dtype: "int64", shape: [1] }])[0];
+  const base = x.shape.every((d) => typeof d === "number") ? g.int64s(x.shape as number[]) : shapeOf(x);
+  const target = g.addNode("Add", [base, zero], [{ dtype: "int64", shape: [x.shape.length] }])[0];
+  return g.addNode("Reshape", [x, target], [{ dtype: x.dtype, shape: x.shape }])[0];
+}
+
 /** Permutes axes (default: reverse them). */
 export function transpose(x: Value, perm?: readonly number[]): Value {
   const rank = x.shape.length;

@@ -1,9 +1,17 @@
 /**
  * Serialization of a {@link Graph} to ONNX `ModelProto` bytes with protobufjs's wire writer.
  *
- * Field numbers follow onnx.proto (IR version 8). Initializers above a size threshold can go to an
- * external-data blob that ORT Web takes through its `externalData` session option, so a model whose
- * weights exceed protobuf's 2 GB limit still loads.
+ * Field numbers follow onnx.proto (IR version 8). Initializers can live outside the protobuf as
+ * external data, which ORT takes through its `externalData` session option, so a model whose
+ * weights exceed protobuf's 2 GB limit still loads, and without copies:
+ *
+ * - an initializer whose bytes are a view into a registered source (a safetensors file as
+ *   `loadModel` read it, see {@link registerExternalSource}) is written as a reference to that file
+ *   at its offset, and the file's own bytes are handed to ORT: no JS copy of the weights is made;
+ * - other initializers at or above `externalDataThreshold` are copied once into one generated blob.
+ *
+ * With `inline`, every initializer is written into the ModelProto itself instead, for consumers
+ * that take model bytes only (ORT's training API, see src/ort_training/).
  *
  * @module
  */
@@ -25,16 +33,54 @@ export interface SerializeOptions {
   externalDataThreshold?: number;
   /** File name the external data is referred to by (default `"weights.bin"`). */
   externalDataPath?: string;
+  /**
+   * Write every initializer into the model bytes, registered sources included (copies them): for
+   * consumers with no external-data option. Not with `externalDataThreshold`.
+   */
+  inline?: boolean;
   /** Producer name written into the model. */
   producer?: string;
+}
+
+/** One external-data file a model refers to: its name in the model and its bytes. */
+export interface ExternalFile {
+  readonly path: string;
+  readonly data: Uint8Array;
 }
 
 /** A serialized model and, when asked for, its external weights. */
 export interface SerializedModel {
   readonly model: Uint8Array;
-  /** Present when some initializer went external: pass as ORT's `externalData: [{path, data}]`. */
-  readonly externalData?: { readonly path: string; readonly data: Uint8Array };
+  /** Present when some initializer went external: pass as ORT's `externalData: [{path, data}, ...]`. */
+  readonly externalData?: readonly ExternalFile[];
 }
+
+/** Registered sources by the ArrayBuffer they view. */
+const SOURCES = new WeakMap<ArrayBufferLike, { name: string; bytes: Uint8Array }[]>();
+
+/**
+ * Registers `bytes` (e.g. a whole safetensors file) as an external-data source named `name`:
+ * initializers whose data is a view into these bytes are serialized as references to the file
+ * instead of copies. The registration lives as long as the bytes do.
+ */
+export function registerExternalSource(bytes: Uint8Array, name: string): void {
+  const list = SOURCES.get(bytes.buffer) ?? [];
+  list.push({ name, bytes });
+  SOURCES.set(bytes.buffer, list);
+}
+
+/** The registered source that contains the whole of `data`, if any. */
+function sourceOf(data: ArrayBufferView): { name: string; bytes: Uint8Array } | undefined {
+  const list = SOURCES.get(data.buffer);
+  if (!list) return undefined;
+  return list.find((s) =>
+    data.byteOffset >= s.bytes.byteOffset &&
+    data.byteOffset + data.byteLength <= s.bytes.byteOffset + s.bytes.byteLength
+  );
+}
+
+/** Source-backed initializers smaller than this stay inline (norm weights, biases: not worth a reference). */
+const SOURCE_MIN_BYTES = 1024;
 
 type Writer = protobuf.Writer;
 
@@ -90,11 +136,39 @@ function writeValueInfo(w: Writer, field: number, v: Value): void {
   });
 }
 
+/** Where external tensors go: registered sources by reference, the rest into one generated blob. */
 interface ExternalSink {
+  /** Blob threshold; Infinity when only registered sources go external. */
   readonly threshold: number;
   readonly path: string;
-  chunks: Uint8Array[];
+  /** Tensors to copy into the blob, at their offsets (filled in once, at the end). */
+  chunks: { offset: number; bytes: Uint8Array }[];
   offset: number;
+  /** Registered sources referred to, by the name written into the model. */
+  sources: Map<string, Uint8Array>;
+}
+
+function writeExternalRef(w: Writer, location: string, offset: number, length: number): void {
+  const entries: [string, string][] = [
+    ["location", location],
+    ["offset", String(offset)],
+    ["length", String(length)],
+  ];
+  for (const [k, v] of entries) {
+    writeMessage(w, 13, (w) => {
+      writeString(w, 1, k);
+      writeString(w, 2, v);
+    });
+  }
+  w.uint32(14 << 3).int32(1); // data_location = EXTERNAL
+}
+
+/** The name a source goes by in this model: its own, made unique if another source took it. */
+function sourceName(sink: ExternalSink, src: { name: string; bytes: Uint8Array }): string {
+  let name = src.name, k = 1;
+  while (sink.sources.has(name) && sink.sources.get(name) !== src.bytes) name = `${src.name}.${k++}`;
+  sink.sources.set(name, src.bytes);
+  return name;
 }
 
 function writeTensor(w: Writer, field: number, name: string, t: TensorData, sink?: ExternalSink): void {
@@ -103,24 +177,14 @@ function writeTensor(w: Writer, field: number, name: string, t: TensorData, sink
     w.uint32(2 << 3).int32(ONNX_DTYPE_CODE[t.dtype]);
     if (name) writeString(w, 8, name);
     const bytes = bytesOf(t.data);
-    if (sink && bytes.byteLength >= sink.threshold) {
+    const src = sink && bytes.byteLength >= SOURCE_MIN_BYTES ? sourceOf(bytes) : undefined;
+    if (sink && src) {
+      writeExternalRef(w, sourceName(sink, src), bytes.byteOffset - src.bytes.byteOffset, bytes.byteLength);
+    } else if (sink && bytes.byteLength >= sink.threshold) {
       // ORT reads external data at offsets aligned to 4 KiB more efficiently (mmap); pad each blob.
-      const pad = (4096 - (sink.offset % 4096)) % 4096;
-      if (pad) sink.chunks.push(new Uint8Array(pad));
-      sink.offset += pad;
-      const entries: [string, string][] = [
-        ["location", sink.path],
-        ["offset", String(sink.offset)],
-        ["length", String(bytes.byteLength)],
-      ];
-      for (const [k, v] of entries) {
-        writeMessage(w, 13, (w) => {
-          writeString(w, 1, k);
-          writeString(w, 2, v);
-        });
-      }
-      w.uint32(14 << 3).int32(1); // data_location = EXTERNAL
-      sink.chunks.push(bytes.slice());
+      sink.offset += (4096 - (sink.offset % 4096)) % 4096;
+      writeExternalRef(w, sink.path, sink.offset, bytes.byteLength);
+      sink.chunks.push({ offset: sink.offset, bytes });
       sink.offset += bytes.byteLength;
     } else {
       w.uint32((9 << 3) | 2).bytes(bytes);
@@ -196,22 +260,28 @@ export function validateGraph(g: Graph): void {
   }
 }
 
-/** Serializes a graph into ModelProto bytes (and optional external data). */
+/**
+ * Serializes a graph into ModelProto bytes and its external data: views into registered sources
+ * always go by reference; other initializers go to a generated blob when `externalDataThreshold`
+ * is set.
+ */
 export function serializeModel(g: Graph, options: SerializeOptions = {}): SerializedModel {
   validateGraph(g);
-  const sink: ExternalSink | undefined = options.externalDataThreshold !== undefined
-    ? {
-      threshold: options.externalDataThreshold,
-      path: options.externalDataPath ?? "weights.bin",
-      chunks: [],
-      offset: 0,
-    }
-    : undefined;
+  if (options.inline && options.externalDataThreshold !== undefined) {
+    throw new GraphError("serializeModel(): `inline` writes no external data; drop externalDataThreshold");
+  }
+  const sink: ExternalSink = {
+    threshold: options.externalDataThreshold ?? Infinity,
+    path: options.externalDataPath ?? "weights.bin",
+    chunks: [],
+    offset: 0,
+    sources: new Map(),
+  };
   const w = protobuf.Writer.create();
   // ModelProto { ir_version = 1; producer_name = 2; graph = 7; opset_import = 8 }
   w.uint32(1 << 3).int64(IR_VERSION);
   writeString(w, 2, options.producer ?? "exo-tune");
-  writeMessage(w, 7, (w) => writeGraphBody(w, g, sink));
+  writeMessage(w, 7, (w) => writeGraphBody(w, g, options.inline ? undefined : sink));
   const opsets = new Map<string, number>([["", options.opset ?? DEFAULT_OPSET], ...g.extraOpsets]);
   for (const [domain, version] of opsets) {
     writeMessage(w, 8, (w) => {
@@ -220,12 +290,17 @@ export function serializeModel(g: Graph, options: SerializeOptions = {}): Serial
     });
   }
   const model = w.finish();
-  if (!sink || sink.chunks.length === 0) return { model };
-  const data = new Uint8Array(sink.offset);
-  let at = 0;
-  for (const c of sink.chunks) {
-    data.set(c, at);
-    at += c.byteLength;
+  const externalData: ExternalFile[] = [...sink.sources].map(([path, data]) => ({ path, data }));
+  if (sink.chunks.length > 0) {
+    if (sink.sources.has(sink.path)) {
+      throw new GraphError(
+        `External data file name ${sink.path} is taken by a source: choose another externalDataPath`,
+      );
+    }
+    // One allocation, one copy per tensor.
+    const data = new Uint8Array(sink.offset);
+    for (const c of sink.chunks) data.set(c.bytes, c.offset);
+    externalData.push({ path: sink.path, data });
   }
-  return { model, externalData: { path: sink.path, data } };
+  return externalData.length > 0 ? { model, externalData } : { model };
 }

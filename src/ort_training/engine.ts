@@ -60,6 +60,11 @@ export interface OrtTrainingRunnerOptions {
    */
   microBatches?: (update: number) => number;
   maxGradNorm: number;
+  /**
+   * Recompute each layer's activations in the backward pass (gradient checkpointing), as the fused
+   * engine does for large batches; emitted artifacts only (a Python directory brings its own graph).
+   */
+  recompute?: boolean;
   /** Train this directory's training model (Python's `generate_artifacts` layout) instead of emitting one. */
   artifactsDir?: string | null;
   files?: FileSource;
@@ -169,7 +174,13 @@ export class OrtTrainingRunner {
       }
     } else {
       source = "the emitted artifacts";
-      const m = emitTrainingModels({ model: o.model, lora: o.adapter.config, loss: o.loss, layout: "exo" });
+      const m = emitTrainingModels({
+        model: o.model,
+        lora: o.adapter.config,
+        loss: o.loss,
+        layout: "exo",
+        recompute: o.recompute,
+      });
       trainingModel = m.trainingModel;
       const params = m.params.map((p) => ({ name: p.name, dims: p.shape, data: new Float32Array(sizeOf(p.shape)) }));
       checked = checkArtifacts({

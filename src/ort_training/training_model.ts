@@ -22,14 +22,24 @@
  *   `torch.onnx.export`ed PeftModel: every weight is a graph input and lives in the checkpoint
  *   (frozen ones in `frozen_params`), LoRA names carry the adapter name (`lora_A.default.weight`).
  *
+ * How the weights enter the graphs (see `BuildOptions`): ORT's training API takes each model as
+ * bytes, with no external-data option, so every initializer is written into the model itself
+ * (`inline`), never as a reference to the safetensors file. In the exo layout weights are read as
+ * the fused engines read them ("once": stored type and layout, cast next to each use, nothing ORT
+ * could fold into a second copy). In the python layout they are float32 graph inputs (the checkpoint
+ * holds float32 tensors), which ORT neither folds nor prepacks anyway, so the graph is built in the
+ * plain "constant" mode with 16-bit weights upcast: "once" mode's backward rebuilds each weight's
+ * cast from its initializer, which the python layout has turned into an input.
+ *
  * @module
  */
 
-import type { Graph, Value } from "../onnx/graph.ts";
+import { type Graph, GraphError, type Value } from "../onnx/graph.ts";
 import { serializeModel } from "../onnx/serialize.ts";
 import { backward } from "../autodiff/mod.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { LoraConfig } from "../lora/config.ts";
+import type { BuildOptions } from "../models/layers.ts";
 import { buildPreferenceGraph, type PreferenceLossOptions } from "../train/preference_graph.ts";
 import { LOSS } from "../train/step.ts";
 import type { NamedTensor } from "./checkpoint.ts";
@@ -68,13 +78,26 @@ export interface TrainingModelSpec {
   lora: LoraConfig;
   loss: PreferenceLossOptions;
   layout?: ArtifactLayout;
+  /** Recompute each layer's activations in the backward pass (see `BuildOptions.recompute`). */
+  recompute?: boolean;
 }
+
+/** How each layout builds its graphs (see the module doc). */
+function buildOptions(layout: ArtifactLayout, recompute: boolean): BuildOptions {
+  return layout === "python"
+    ? { weights: "constant", halfDtypes: { bfloat16: "float32", float16: "float32" }, recompute }
+    : { weights: "once", recompute };
+}
+
+/** ORT's training API takes model bytes only: no external data (see the module doc). */
+const SERIALIZE = { producer: "exo-tune ort_training", inline: true } as const;
 
 /** Emits the eval model, then extends the same graph into the training model. */
 export function emitTrainingModels(spec: TrainingModelSpec): EmittedModels {
   const layout = spec.layout ?? "exo";
   const naming = layout === "python" ? (key: string) => peftModuleName(key) : (key: string) => key;
-  const pg = buildPreferenceGraph(spec.model, spec.lora, spec.loss, naming);
+  const build = buildOptions(layout, spec.recompute ?? false);
+  const pg = buildPreferenceGraph(spec.model, spec.lora, spec.loss, build, naming);
   const g = pg.graph;
   // In input order (buildPreferenceGraph adds A then B per target).
   const params: TrainableParam[] = pg.params.map((p) => ({
@@ -87,10 +110,10 @@ export function emitTrainingModels(spec: TrainingModelSpec): EmittedModels {
   g.output(pg.loss, LOSS);
   for (const [name, v] of Object.entries(pg.metrics)) g.output(v, name);
   const userOutputs = g.outputs.map((v) => v.name);
-  const evalModel = serializeModel(g, { producer: "exo-tune ort_training" }).model;
+  const evalModel = serializeModel(g, SERIALIZE).model;
 
   appendGradientAccumulation(g, pg.loss, pg.params);
-  const trainingModel = serializeModel(g, { producer: "exo-tune ort_training" }).model;
+  const trainingModel = serializeModel(g, SERIALIZE).model;
   return { trainingModel, evalModel, params, frozen, dataInputs: pg.dataInputs, userOutputs };
 }
 
@@ -117,13 +140,18 @@ export function appendGradientAccumulation(g: Graph, loss: Value, params: readon
 }
 
 /**
- * Python's layout: every float weight initializer (not our small `const_*` constants) becomes a
- * graph input, returned as a frozen checkpoint tensor.
+ * Python's layout: every weight initializer (not our small `const_*` constants; all float32, see
+ * `buildOptions`) becomes a graph input, returned as a frozen checkpoint tensor.
  */
 function frozenToInputs(g: Graph): NamedTensor[] {
   const frozen: NamedTensor[] = [];
   for (const [name, t] of [...g.initializers]) {
-    if (name.startsWith("const_") || t.dtype !== "float32") continue;
+    if (name.startsWith("const_")) continue;
+    if (t.dtype !== "float32") {
+      throw new GraphError(
+        `emitTrainingModels(): weight ${name} is ${t.dtype}; the python layout holds float32 weights`,
+      );
+    }
     g.initializers.delete(name);
     g.inputs.push(g.get(name));
     frozen.push({ name, dims: [...t.shape], data: t.data as Float32Array });

@@ -11,7 +11,7 @@
  */
 
 import type * as Ort from "onnxruntime-web";
-import { installDenoThreadShim } from "./deno_threads.ts";
+import { defaultWasmThreads, withWasmThreadHooks } from "./wasm_threads.ts";
 
 /** The ORT module type (both builds share the onnxruntime-common API). */
 export type OrtModule = typeof Ort;
@@ -21,24 +21,14 @@ export type BackendName = "webgpu" | "wasm";
 
 /** Global runtime settings; set them before the first session is created. */
 export interface RuntimeConfig {
-  /** wasm threads (default 1: see {@link defaultThreads}). */
+  /** wasm threads (default: the cores, at most 4; see wasm_threads.ts). */
   wasmThreads?: number;
   /** ORT log level for session creation (0 verbose ... 4 fatal; default 3). */
   logLevel?: 0 | 1 | 2 | 3 | 4;
 }
 
-const config: Required<RuntimeConfig> = { wasmThreads: defaultThreads(), logLevel: 3 };
+const config: Required<RuntimeConfig> = { wasmThreads: defaultWasmThreads(), logLevel: 3 };
 const loaded = new Map<BackendName, Promise<OrtModule>>();
-
-/**
- * One thread by default. Multi-threaded wasm starts under Deno and Bun (see deno_threads.ts), but
- * on this project's 2-core machines it was slower than one thread for training-step graphs, and a
- * fused step with 2 threads hung inside ORT on batches of 16 x 48 tokens. Ask for more with
- * `configureRuntime({ wasmThreads })` and measure (`deno task bench` runs 1 and 2).
- */
-function defaultThreads(): number {
-  return 1;
-}
 
 /** Changes runtime settings. Thread count changes are refused once ORT is loaded. */
 export function configureRuntime(c: RuntimeConfig): void {
@@ -79,19 +69,11 @@ export function loadOrt(backend: BackendName): Promise<OrtModule> {
 }
 
 /**
- * Creates a session while the thread shim is active (ORT starts its workers on the first one).
- * Deno and Bun both refuse ORT's `blob:` worker URLs; browsers and Node need no shim.
+ * Creates a session with what multi-threaded wasm needs in this runtime (ORT loads its wasm and
+ * starts its worker threads on the first session; see wasm_threads.ts).
  */
-export async function withThreadShim<T>(fn: () => Promise<T>): Promise<T> {
-  const g = globalThis as { Deno?: unknown; Bun?: unknown };
-  const needsShim = g.Deno !== undefined || g.Bun !== undefined;
-  if (!needsShim || config.wasmThreads <= 1) return await fn();
-  const restore = installDenoThreadShim();
-  try {
-    return await fn();
-  } finally {
-    restore();
-  }
+export function withThreadShim<T>(fn: () => Promise<T>): Promise<T> {
+  return withWasmThreadHooks(config.wasmThreads, fn);
 }
 
 /**

@@ -97,7 +97,7 @@ export class Engine {
     };
     // ORT prints warnings (e.g. unused initializers) straight to stdout; keep them out unless asked.
     opts.logSeverityLevel = options.verbose ? 0 : runtimeConfig().logLevel;
-    if (m.externalData) opts.externalData = [{ path: m.externalData.path, data: m.externalData.data }];
+    if (m.externalData) opts.externalData = m.externalData.map((f) => ({ path: f.path, data: f.data }));
     if (this.backend === "webgpu" && options.gpuOutputs?.length) {
       const loc: Record<string, Ort.Tensor.DataLocation> = {};
       for (const n of options.gpuOutputs) loc[n] = "gpu-buffer";

@@ -13,8 +13,9 @@
 import { Graph, type Value } from "../onnx/graph.ts";
 import * as op from "../onnx/ops.ts";
 import type { LoadedModel } from "../models/load.ts";
-import { buildForward } from "../models/forward.ts";
-import { buildSequenceLogprobs } from "../models/score.ts";
+import { buildHidden } from "../models/forward.ts";
+import type { BuildOptions } from "../models/layers.ts";
+import { buildHeadSequenceLogprobs } from "../models/head_logprobs.ts";
 import type { LoraConfig } from "../lora/config.ts";
 import { loraTargets } from "../lora/targets.ts";
 import { emitDpoPref, emitDpoRw, emitExoPref, emitExoRw } from "../losses/mod.ts";
@@ -73,11 +74,13 @@ export const INPUT = {
  * Builds forward + loss for preference training. Frozen weights are initializers; the LoRA
  * parameters are float32 graph inputs, named by their PEFT keys unless `paramName` renames them
  * (ORT training artifacts in Python's layout carry PEFT's in-memory names, `lora_A.default.weight`).
+ * `build` chooses how weights are read and whether layers are recomputed (see `BuildOptions`).
  */
 export function buildPreferenceGraph(
   model: LoadedModel,
   lora: LoraConfig,
   o: PreferenceLossOptions,
+  build: BuildOptions = {},
   paramName: (peftKey: string) => string = (key) => key,
 ): PreferenceGraph {
   const g = new Graph("preference_step");
@@ -103,8 +106,12 @@ export function buildPreferenceGraph(
     map.set(t.keyB, b);
     params.push(a, b);
   }
-  const { logits } = buildForward(g, model, { inputIds: ids, attentionMask: mask }, { config: lora, params: map });
-  const policy = buildSequenceLogprobs(g, logits, targets, cmask, o.temperature); // [rows]
+  const { hidden, head, builder } = buildHidden(g, model, { inputIds: ids, attentionMask: mask }, {
+    config: lora,
+    params: map,
+  }, build);
+  // The fused head keeps no [rows, seq, vocab] logits for the backward pass (see head_logprobs.ts).
+  const policy = buildHeadSequenceLogprobs(builder, hidden, head, targets, cmask, o.temperature); // [rows]
   const u = op.sub(policy, ref);
   const hyper = { betaPi: o.betaPi, betaR: o.betaR, eps: o.eps };
 

@@ -26,7 +26,7 @@ import { type FileSink, type FileSource, joinPath, localFiles } from "../io/file
 import { initLoraAdapter, type LoraAdapter, validateAdapter, writeAdapter } from "../lora/adapter.ts";
 import { createLoraConfig, type LoraConfig } from "../lora/config.ts";
 import { loraTargets } from "../lora/targets.ts";
-import { type LoadedModel, loadModel } from "../models/load.ts";
+import { type LoadedModel, loadModel, releaseWeights } from "../models/load.ts";
 import { Scorer, type ScoreSequence } from "../models/score.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { lrSchedule } from "../optim/schedule.ts";
@@ -46,6 +46,8 @@ import {
 import { buildPreferenceGraph, INPUT, isRewardLoss, type LossKind } from "./preference_graph.ts";
 import { ProgressReporter, type ProgressSink } from "./progress.ts";
 import { compileStep } from "./step.ts";
+import { activationBytes, shouldRecompute } from "./memory_plan.ts";
+import { halfDtypesFor } from "../models/half_dtypes.ts";
 import { type Batch, StepRunner } from "./step_runner.ts";
 // The ort-training engine (src/ort_training/): chosen only by `--backend ort-training`, never by auto.
 import {
@@ -395,8 +397,6 @@ export class Trainer {
     const totalSteps = o.maxSteps ?? updatesPerEpoch * o.epochs;
     const optimizer: Optimizer = OPTIMIZERS[o.optimizer](o);
 
-    // The graph and its serialized step hold a copy of every frozen weight: they live only inside
-    // makeRunner, so they can be collected once ORT has its own copy.
     const lossOptions = {
       loss: o.loss,
       betaPi: o.beta,
@@ -406,8 +406,25 @@ export class Trainer {
       k: ex.kind === "groups" ? ex.k : undefined,
     };
     const schedule = lrSchedule({ kind: o.schedule, lr: o.lr, warmupSteps: o.warmupSteps, totalSteps });
+
+    // Layers are recomputed in the backward pass when the largest batch's activations would be
+    // large (e.g. a 0.5B model on 2 pairs × 256 tokens: ~5 GB, over wasm's 4 GB heap).
+    const rows = ex.kind === "pairs" ? 2 * o.batchSize : o.batchSize * ex.k;
+    const longest = Math.min(model.config.maxPositions, Math.max(...ex.items.map((e) => exampleLength(e))));
+    const recompute = shouldRecompute(model.config, rows, longest);
+    if (recompute) {
+      this.#log(
+        `layers are recomputed in the backward pass: the largest batch (${rows} rows x ${longest} tokens) would keep ~${
+          (activationBytes(model.config, rows, longest) / 2 ** 30).toFixed(1)
+        } GB of activations`,
+      );
+    }
+
+    // The graph and its serialized step refer to every frozen weight: they live only inside
+    // makeRunner, so they can be collected once ORT has the weights.
+    const halfDtypes = await halfDtypesFor(engine.backend);
     const makeRunner = () => {
-      const pg = buildPreferenceGraph(model, adapter.config, lossOptions);
+      const pg = buildPreferenceGraph(model, adapter.config, lossOptions, { recompute, halfDtypes });
       const compiled = compileStep({
         graph: pg.graph,
         loss: pg.loss,
@@ -434,11 +451,16 @@ export class Trainer {
         // As the loop below cuts epochs: update j of an epoch takes what is left, at most gradAccum.
         microBatches: (k) => Math.min(o.gradAccum, sampler.batchesPerEpoch - (k % updatesPerEpoch) * o.gradAccum),
         maxGradNorm: o.maxGradNorm,
+        recompute,
         artifactsDir: o.initAdapter && (await isArtifactsDir(o.initAdapter, files)) ? o.initAdapter : null,
         files,
         log: this.#log,
       })
       : await makeRunner();
+    // Every session that needs the weights exists (the reference scorer is done; the ort-training
+    // engine's training model holds its own copy): a model the trainer loaded itself drops its JS
+    // copy, so the weights are held once, by ORT.
+    if (typeof o.model === "string") releaseWeights(model);
     if (resume) runner.importState({ step: resume.state.step, optimizer: optimizer.name, slots: resume.optimizer });
 
     let cursor: DataCursor = state ? state.cursor : { epoch: 0, batchIndex: 0 };

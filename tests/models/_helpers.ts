@@ -6,6 +6,10 @@ import { resolveBackend } from "../../src/runtime/backend.ts";
 import type { BackendName } from "../../src/runtime/ort.ts";
 import { type LoadedModel, loadModel } from "../../src/models/load.ts";
 import { buildForward, type ForwardInputs } from "../../src/models/forward.ts";
+import { type FileSource, localFiles, memoryFiles } from "../../src/io/files.ts";
+import type { TensorData } from "../../src/onnx/graph.ts";
+import { serializeSafetensors } from "../../src/models/safetensors.ts";
+import { toHalfBits } from "../../src/models/half_dtypes.ts";
 
 export const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
 export const REVIEW_GPT2 = new URL("../../models/review-gpt2", import.meta.url).pathname;
@@ -73,4 +77,30 @@ export function maxLogitDiff(got: Float32Array, gold: Golden, V: number): number
     });
   });
   return d;
+}
+
+/** float32 → bfloat16 bits, round to nearest even. */
+function bf16Bits(f: Float32Array): Uint16Array {
+  const u = new Uint32Array(f.buffer, f.byteOffset, f.length);
+  return Uint16Array.from(u, (x) => (x + 0x7fff + ((x >>> 16) & 1)) >>> 16);
+}
+
+/**
+ * The tiny-llama fixture with its weights rounded to a 16-bit type, as an in-memory directory `m`
+ * (load it with `loadModel("m", files)`; `{ dtype: "float32" }` gives its exact float32 upcast).
+ */
+export async function halfModelFiles(dtype: "bfloat16" | "float16"): Promise<FileSource> {
+  const dir = `${FIXTURES}tiny-llama`;
+  const base = await loadModel(dir, localFiles(), { dtype: "float32" });
+  const tensors = new Map<string, TensorData>();
+  for (const [name, t] of base.weights) {
+    if (name === "lm_head.weight" && base.config.tieWordEmbeddings) continue;
+    const f = t.data as Float32Array;
+    tensors.set(name, { dtype, shape: t.shape, data: dtype === "bfloat16" ? bf16Bits(f) : toHalfBits(f) });
+  }
+  const files: Record<string, Uint8Array | string> = { "m/model.safetensors": serializeSafetensors(tensors) };
+  for (const f of ["config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"]) {
+    files[`m/${f}`] = await Deno.readFile(`${dir}/${f}`);
+  }
+  return memoryFiles(files);
 }

@@ -3,6 +3,11 @@
  * gradients of the four losses with respect to every LoRA tensor of the fixture adapter, on
  * tests/fixtures/pairs.jsonl and rewards.jsonl, must match golden.json `losses.float64.<loss>.grad`.
  *
+ * Two ways to the log-probs: the plain one (full logits, then log-softmax, every activation kept
+ * for the backward pass by the op rules) and the memory-saving one the trainer uses (the fused
+ * head with its custom gradient, here in many small vocabulary chunks, and every layer recomputed
+ * in the backward pass). Both must give the golden gradients.
+ *
  * Tolerances (our float32 graph against PyTorch's float64): a gradient tensor within 2e-5 of its
  * largest |entry| (measured 1.1e-6 to 2.0e-6 on wasm and WebGPU), a loss within 7e-6 absolute
  * (measured at most 7.2e-7): 10x the worst measured.
@@ -15,7 +20,8 @@ import { serializeModel } from "../../src/onnx/serialize.ts";
 import { backward } from "../../src/autodiff/mod.ts";
 import { emitDpoPref, emitDpoRw, emitExoPref, emitExoRw } from "../../src/losses/mod.ts";
 import { readAdapter } from "../../src/lora/adapter.ts";
-import { buildForward } from "../../src/models/forward.ts";
+import { buildForward, buildHidden } from "../../src/models/forward.ts";
+import { buildHeadSequenceLogprobs } from "../../src/models/head_logprobs.ts";
 import { buildSequenceLogprobs, packSequences, type ScoreSequence } from "../../src/models/score.ts";
 import { engineFor, fixtureModel, FIXTURES, type Golden, golden } from "./_helpers.ts";
 
@@ -52,13 +58,19 @@ function checkGrads(loss: string, got: Map<string, Float32Array>, gold: Golden):
 }
 
 const CASES = [
-  { m: "tiny-gpt2", backend: "wasm", kinds: ["pairs", "groups"] },
-  { m: "tiny-llama", backend: "wasm", kinds: ["pairs", "groups"] },
-  { m: "tiny-llama", backend: "webgpu", kinds: ["pairs"] },
+  { m: "tiny-gpt2", backend: "wasm", kinds: ["pairs", "groups"], path: "logits" },
+  { m: "tiny-llama", backend: "wasm", kinds: ["pairs", "groups"], path: "logits" },
+  { m: "tiny-llama", backend: "webgpu", kinds: ["pairs"], path: "logits" },
+  { m: "tiny-gpt2", backend: "wasm", kinds: ["pairs", "groups"], path: "fused head + recompute" },
+  { m: "tiny-llama", backend: "wasm", kinds: ["pairs", "groups"], path: "fused head + recompute" },
+  { m: "tiny-llama", backend: "webgpu", kinds: ["pairs"], path: "fused head + recompute" },
 ] as const;
 
-for (const { m, backend, kinds } of CASES) {
-  Deno.test(`grad chain ${m} (${backend}): d(${kinds.join(", ")} losses)/d(LoRA) match PyTorch (float64) within 2e-5 of max|grad|`, async () => {
+/** Vocabulary chunk of the fused path: small, so the fixtures' vocabularies span many chunks. */
+const SMALL_CHUNK = 97;
+
+for (const { m, backend, kinds, path } of CASES) {
+  Deno.test(`grad chain ${m} (${backend}, ${path}): d(${kinds.join(", ")} losses)/d(LoRA) match PyTorch (float64) within 2e-5 of max|grad|`, async () => {
     const model = await fixtureModel(m);
     const gold = await golden(m);
     const adapter = await readAdapter(`${FIXTURES}${m}/adapter`, localFiles(), model.config);
@@ -86,6 +98,12 @@ for (const { m, backend, kinds } of CASES) {
       const params = new Map<string, Value>();
       for (const [key, t] of adapter.tensors) params.set(key, g.input(key, "float32", t.shape));
       const logp = (lora: boolean) => {
+        const attach = lora ? { config: adapter.config, params } : undefined;
+        if (path !== "logits") {
+          const h = buildHidden(g, model, { inputIds: ids, attentionMask: attn }, attach, { recompute: true });
+          assert.ok(model.config.vocabSize > 4 * SMALL_CHUNK, "the vocabulary spans several chunks");
+          return buildHeadSequenceLogprobs(h.builder, h.hidden, h.head, targets, mask, 1, SMALL_CHUNK);
+        }
         const { logits } = buildForward(
           g,
           model,
@@ -135,7 +153,7 @@ for (const { m, backend, kinds } of CASES) {
           gold,
         );
         console.log(
-          `  ${m} ${backend} ${name}: loss error ${Math.abs(got - want).toExponential(2)}, gradient error ${
+          `  ${m} ${backend} ${path} ${name}: loss error ${Math.abs(got - want).toExponential(2)}, gradient error ${
             worst.toExponential(2)
           } of max|grad|`,
         );

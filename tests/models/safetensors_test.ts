@@ -131,6 +131,7 @@ const DTYPE_ARB = fc.constantFrom(
   "float32",
   "float64",
   "float16",
+  "bfloat16",
   "int64",
   "int32",
   "int8",
@@ -143,7 +144,7 @@ const DTYPE_ARB = fc.constantFrom(
 function randomTensor(dtype: TensorData["dtype"], shape: number[], seed: number): TensorData {
   const n = shape.reduce((a, b) => a * b, 1);
   const bytes = new Uint8Array(
-    n * ({ float32: 4, float64: 8, float16: 2, int64: 8, int32: 4, int8: 1, uint8: 1, bool: 1 })[dtype],
+    n * ({ float32: 4, float64: 8, float16: 2, bfloat16: 2, int64: 8, int32: 4, int8: 1, uint8: 1, bool: 1 })[dtype],
   );
   let s = seed >>> 0;
   for (let i = 0; i < bytes.length; i++) {
@@ -156,7 +157,7 @@ function randomTensor(dtype: TensorData["dtype"], shape: number[], seed: number)
     ? new Float32Array(buf)
     : dtype === "float64"
     ? new Float64Array(buf)
-    : dtype === "float16"
+    : dtype === "float16" || dtype === "bfloat16"
     ? new Uint16Array(buf)
     : dtype === "int64"
     ? new BigInt64Array(buf)
@@ -183,6 +184,7 @@ const SAFE_OF = {
   float32: "F32",
   float64: "F64",
   float16: "F16",
+  bfloat16: "BF16",
   int64: "I64",
   int32: "I32",
   int8: "I8",
@@ -229,7 +231,7 @@ function asTensorData(s: SafeTensor): TensorData {
     ? new Float32Array(buf)
     : dtype === "float64"
     ? new Float64Array(buf)
-    : dtype === "float16"
+    : dtype === "float16" || dtype === "bfloat16"
     ? new Uint16Array(buf)
     : dtype === "int64"
     ? new BigInt64Array(buf)

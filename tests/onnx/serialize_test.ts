@@ -1,7 +1,8 @@
 /**
  * Serialization checked by what ORT computes from the bytes: symbolic dims bound to different
  * sizes in one session, initializers of every element type, external data (same results as the
- * inline model, on wasm and WebGPU), and every attribute type (int, ints, float, floats, string,
+ * inline model, on wasm and WebGPU; registered sources by reference, or copied in with `inline`),
+ * and every attribute type (int, ints, float, floats, string,
  * strings, tensor, graph).
  */
 
@@ -9,7 +10,7 @@ import assert from "node:assert/strict";
 import type { DType } from "../../src/onnx/dtype.ts";
 import { attr, Graph, GraphError, type TensorData, type Value } from "../../src/onnx/graph.ts";
 import * as op from "../../src/onnx/ops.ts";
-import { serializeModel, validateGraph } from "../../src/onnx/serialize.ts";
+import { registerExternalSource, serializeModel, validateGraph } from "../../src/onnx/serialize.ts";
 import { resolveBackend } from "../../src/runtime/backend.ts";
 import { configureRuntime } from "../../src/runtime/ort.ts";
 import { Engine, type OrtTensor } from "../../src/runtime/session.ts";
@@ -171,11 +172,13 @@ Deno.test("external data: weights above the threshold leave the model and comput
   const external = serializeModel(g, { externalDataThreshold: 1024, externalDataPath: "adapter.weights" });
   assert.equal(inline.externalData, undefined);
   assert.ok(external.externalData);
-  assert.equal(external.externalData.path, "adapter.weights");
+  assert.equal(external.externalData.length, 1);
+  const [blob] = external.externalData;
+  assert.equal(blob.path, "adapter.weights");
   // W at 0 (8192), v at 8192 (1200), idx at 12288 after 4 KiB alignment (1600), table at 16384 (1024).
-  assert.equal(external.externalData.data.byteLength, 16384 + 1024);
+  assert.equal(blob.data.byteLength, 16384 + 1024);
   assert.ok(inline.model.byteLength - external.model.byteLength > 8192 + 1200 + 1600 + 1024 - 400);
-  const wb = external.externalData.data;
+  const wb = blob.data;
   assert.deepEqual(new Float32Array(wb.slice(8192, 8192 + 1200).buffer), tensors.v.data);
   assert.equal(serializeModel(g, { externalDataThreshold: 1 << 20 }).externalData, undefined);
 
@@ -202,6 +205,33 @@ Deno.test("external data: weights above the threshold leave the model and comput
     assertClose(await fromOrt(b.y), want.y, 1e-5, `${be} y`);
     assertClose(await fromOrt(b.z), want.z, 0, `${be} z`);
   }
+});
+
+Deno.test("inline: views into a registered source are copied into the model and compute the same", async () => {
+  // A "file" of 2 KiB with a float32 [16, 32] weight 0 bytes in (above SOURCE_MIN_BYTES).
+  const file = new Uint8Array(2048);
+  new Float32Array(file.buffer).set(values(512, 11));
+  registerExternalSource(file, "w.safetensors");
+  const g = new Graph("src");
+  const w = g.initializer("W", { dtype: "float32", shape: [16, 32], data: new Float32Array(file.buffer, 0, 512) });
+  const x = g.input("x", "float32", [2, 16]);
+  g.output(op.matmul(x, w), "y");
+
+  const byRef = serializeModel(g);
+  assert.deepEqual(byRef.externalData?.map((f) => [f.path, f.data]), [["w.safetensors", file]], "the file itself");
+  const inline = serializeModel(g, { inline: true });
+  assert.equal(inline.externalData, undefined);
+  assert.ok(inline.model.byteLength - byRef.model.byteLength >= 2048 - 100, "the weight's bytes are in the model");
+  assert.throws(
+    () => serializeModel(g, { inline: true, externalDataThreshold: 1024 }),
+    (e) => e instanceof GraphError && /`inline` writes no external data/.test(e.message),
+  );
+
+  const e = await wasm();
+  const xs = ref.nd([2, 16], values(32, 12));
+  const a = await runOnce(e, byRef, { x: toOrt(e, xs, "float32") });
+  const b = await runOnce(e, inline, { x: toOrt(e, xs, "float32") });
+  assert.deepEqual((await fromOrt(b.y)).data, (await fromOrt(a.y)).data);
 });
 
 /** A Constant node carrying one attribute; returns its output. */
