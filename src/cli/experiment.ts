@@ -38,8 +38,8 @@ results.md and frontier.svg. Rerun the same command with the same --out to conti
                           prompt + completion, the bundled data's oracle)
   --no-figure             skip frontier.svg (no vega / vega-lite needed)
   --partial               train nothing: write the results of the seeds whose runs are all finished
-  --shard i/n             run every n-th run of the grid from the i-th (processes sharing --out;
-                          2 shards use both cores with the single-threaded wasm engine); then run
+  --shard i/n             run every n-th run of the grid from the i-th (processes or machines sharing
+                          --out; the engines already use up to 4 cores each); then run
                           once without --shard to write the results
   --json                  print results.json on stdout instead of the report
 

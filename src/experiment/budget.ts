@@ -4,8 +4,8 @@
  * `quick` (the pipeline end to end in a few minutes, for CI) and `full` (the README's run), and the
  * budget table that `experiment --plan` prints.
  *
- * Every run updates on the same number of sequences per step (`sequencesPerUpdate`: 8 pairs, 8 groups
- * of 2 or 4 groups of 4 for 16), so the methods get equal compute and see equally many completions.
+ * Every run updates on the same number of sequences per step (`sequencesPerUpdate`: with 8, 4 pairs,
+ * 4 groups of 2 or 2 groups of 4), so the methods get equal compute and see equally many completions.
  *
  * @module
  */

@@ -56,8 +56,8 @@ export interface ExperimentOptions {
   /**
    * Run only every `count`-th run of the grid, starting at `index` (1-based): several processes (or
    * machines) share one `out`, and a last call without `shard` reads everything back and writes
-   * the results. Shard 1 also samples Best-of-N. With single-threaded engines (wasm), two shards use
-   * both cores of a 2-core machine.
+   * the results. Shard 1 also samples Best-of-N. The engines use several cores themselves (wasm: one
+   * thread per core, at most 4), so shards pay off with more cores than an engine uses, or machines.
    */
   shard?: { index: number; count: number };
   /**
