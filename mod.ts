@@ -185,14 +185,30 @@ export {
   BACKEND_PREFERENCES,
   type BackendChoice,
   type BackendPreference,
+  type BackendTrial,
+  BackendUnavailableError,
   probeWebGpu,
   resolveBackend,
   RUNTIME_BACKEND_PREFERENCES,
   type TrainBackendPreference,
 } from "./src/runtime/backend.ts";
-export { type BackendName, configureRuntime, ORT_VERSION, type RuntimeConfig } from "./src/runtime/ort.ts";
+export { BACKEND_NAMES, BACKENDS, type BackendSpec } from "./src/runtime/backends.ts";
+export {
+  type BackendName,
+  configureRuntime,
+  type NativeBackendName,
+  ORT_VERSION,
+  type RuntimeConfig,
+} from "./src/runtime/ort.ts";
+export {
+  type NativeProbe,
+  type NativeWebGpuProbe,
+  probeNative,
+  probeNativeWebGpu,
+} from "./src/runtime/probe_native.ts";
 export {
   Engine,
+  type EngineOptions,
   GraphSession,
   type OrtTensor,
   readTensor,

@@ -3,8 +3,9 @@
  *
  * Reads `bench/results/latest.json` (ours) and `bench/results/torch-latest.json`; with `--run`
  * (or when either file is missing) it first runs both suites (`--quick` and `--only` are passed
- * on). Prints, per (workload, metric, threads), our wasm value, PyTorch's, and ours / PyTorch;
- * WebGPU rows are set against PyTorch at the most threads measured. For train workloads it also
+ * on). Prints, per (workload, metric, threads), our value on each CPU backend (wasm, native-cpu),
+ * PyTorch's at the same thread count, and ours / PyTorch; GPU rows (webgpu, native-webgpu) are set
+ * against PyTorch at the most threads measured. For train workloads it also
  * prints PyTorch's GFLOP/s on our FLOP count (the same products), so both engines' share of their
  * own matmul peak can be read side by side.
  *
@@ -13,7 +14,7 @@
 
 import { fmt, type Results, type Run, table } from "./report.ts";
 
-const HIGHER_IS_BETTER = /per_s|gflops|pct_of_peak/;
+const HIGHER_IS_BETTER = /per_s|per_cpu_s|gflops|pct_of_peak/;
 
 async function readResults(path: string): Promise<Results | null> {
   try {
@@ -54,7 +55,8 @@ export function compareRows(ours: readonly Run[], torch: readonly Run[]): string
     a.threads - b.threads
   );
   for (const r of sorted) {
-    const threads = r.backend === "webgpu" ? maxTorchThreads : r.threads;
+    const gpu = r.backend === "webgpu" || r.backend === "native-webgpu";
+    const threads = gpu ? maxTorchThreads : r.threads;
     const t = torchBy.get(`${r.workload}|${r.metric}|${threads}`);
     if (!t || t.value === null) continue;
     const ratio = r.value! / t.value;

@@ -11,16 +11,23 @@
  * - `--quick`: fewer steps and repetitions, smaller matmuls (about a third of the time);
  * - `--only <w1,w2>`: run only these workloads (the other workloads' runs are carried over from
  *   the previous latest.json, marked in `notes`);
- * - `--backends wasm,webgpu,ort-training`, `--threads 1,2`: the configurations (default: wasm with
- *   1 and 2 threads, webgpu when an adapter exists, and ort-training, ORT Web 1.19.2's
- *   TrainingSession, 1 thread, on train-tiny only);
+ * - `--backends wasm,native-cpu,webgpu,native-webgpu,ort-training`, `--threads 1,2`: the
+ *   configurations (default: wasm and native-cpu with 1 and 2 threads, webgpu when an adapter
+ *   exists, native-webgpu when onnxruntime-node's WebGPU EP finds one, and ort-training, ORT Web
+ *   1.19.2's TrainingSession, 1 thread, on train-tiny only; a native backend that cannot load is
+ *   skipped with the reason in `notes`);
  * - `--webgpu-small`: also run the 124M workloads on a software WebGPU adapter (minutes per step);
+ * - `--max-timeout <s>`: caps every worker's timeout (bench/gpu-check.sh keeps its 10 minutes so);
  * - `--timeout-scale F`: multiply every process timeout by F (a machine shared with other jobs);
- * - `--out <dir>`: results directory (default bench/results).
+ * - `--out <dir>`: results directory (default bench/results);
+ * - `--help`: prints these flags. An unknown flag is an error (exit 2), never a silent full run.
  *
  * @module
  */
 
+import type { BackendName } from "../src/runtime/ort.ts";
+import { isBackendName } from "../src/runtime/backends.ts";
+import { probeNative, probeNativeWebGpu } from "../src/runtime/probe_native.ts";
 import { prepareShared } from "./inputs.ts";
 import {
   configLabel,
@@ -35,7 +42,7 @@ import { RESULT_PREFIX } from "./worker.ts";
 import { type WorkloadName, WORKLOADS } from "./workloads.ts";
 
 interface Config {
-  backend: "wasm" | "webgpu" | "ort-training";
+  backend: BackendName | "ort-training";
   threads: number;
 }
 
@@ -56,13 +63,42 @@ const ANSI = new RegExp(String.fromCharCode(27) + "\\[[0-9;]*m", "g");
 /** Seconds of measured work after which a slow (software WebGPU) configuration stops measuring. */
 const SLOW_TIME_CAP_S = 40;
 
+/** `--help`. */
+const HELP = `Usage: deno task bench [flags]
+
+Runs every (workload, backend, threads) in its own worker process; writes <out>/latest.json and prints a table.
+
+  --quick                fewer steps and repetitions, smaller matmuls (about a third of the time)
+  --only w1,w2           only these workloads (${WORKLOADS.join(", ")}); the others are carried over
+  --backends b1,b2       wasm, native-cpu, webgpu, native-webgpu, ort-training (default: all that run here;
+                         a native backend that cannot load is skipped with the reason in the notes)
+  --threads 1,2          wasm and native-cpu thread counts (default 1,2)
+  --webgpu-small         also run the 124M workloads on a software WebGPU adapter (minutes per step)
+  --max-timeout S        cap every worker's timeout at S seconds
+  --timeout-scale F      multiply every worker's timeout by F (a machine shared with other jobs)
+  --out DIR              results directory (default bench/results)
+  --help                 this text`;
+
+/** Flags that take a value, and switches. */
+const VALUED = new Set(["--only", "--backends", "--threads", "--max-timeout", "--timeout-scale", "--out"]);
+const SWITCHES = new Set(["--quick", "--webgpu-small", "--help"]);
+
 function parseArgs(args: string[]) {
+  for (let i = 0; i < args.length; i++) {
+    if (VALUED.has(args[i])) i++;
+    else if (!SWITCHES.has(args[i])) throw new RangeError(`unknown flag ${JSON.stringify(args[i])}; see --help`);
+  }
   const get = (flag: string) => {
     const i = args.indexOf(flag);
     return i >= 0 ? args[i + 1] : undefined;
   };
   const list = (flag: string) => get(flag)?.split(",").map((s) => s.trim()).filter(Boolean);
   const only = list("--only");
+  for (const b of list("--backends") ?? []) {
+    if (!isBackendName(b) && b !== "ort-training") {
+      throw new RangeError(`--backends: unknown backend ${JSON.stringify(b)}`);
+    }
+  }
   for (const w of only ?? []) {
     if (!WORKLOADS.includes(w as WorkloadName)) {
       throw new RangeError(`--only: unknown workload ${JSON.stringify(w)}; choose from ${WORKLOADS.join(", ")}`);
@@ -80,6 +116,7 @@ function parseArgs(args: string[]) {
     webgpuSmall: args.includes("--webgpu-small"),
     timeoutScale,
     out: get("--out") ?? new URL("./results", import.meta.url).pathname,
+    maxTimeout: get("--max-timeout") === undefined ? Infinity : Number(get("--max-timeout")),
   };
 }
 
@@ -176,7 +213,17 @@ function addPctOfPeak(runs: Run[]): void {
 }
 
 async function main(): Promise<void> {
-  const o = parseArgs(Deno.args);
+  if (Deno.args.includes("--help")) {
+    console.log(HELP);
+    return;
+  }
+  let o: ReturnType<typeof parseArgs>;
+  try {
+    o = parseArgs(Deno.args);
+  } catch (e) {
+    console.error(`bench: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
   const root = new URL("..", import.meta.url).pathname;
   Deno.chdir(root);
   const started = new Date();
@@ -186,17 +233,24 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   const configs: Config[] = [];
   const threads = o.threads ?? [1, 2];
-  const backends = o.backends ?? ["wasm", "webgpu", "ort-training"];
+  const backends = o.backends ?? ["wasm", "native-cpu", "webgpu", "native-webgpu", "ort-training"];
   if (backends.includes("wasm")) { for (const t of threads) configs.push({ backend: "wasm", threads: t }); }
+  if (backends.includes("native-cpu")) {
+    const native = await probeNative();
+    if (!native.available) notes.push(`native-cpu skipped: ${native.reason}`);
+    else for (const t of threads) configs.push({ backend: "native-cpu", threads: t });
+  }
   if (backends.includes("webgpu")) {
     if (gpu.available === false) notes.push(`webgpu skipped: ${(machine.webgpu as { reason: string }).reason}`);
     else configs.push({ backend: "webgpu", threads: 1 });
   }
+  if (backends.includes("native-webgpu")) {
+    const nw = await probeNativeWebGpu();
+    if (!nw.available) notes.push(`native-webgpu skipped: ${nw.reason}`);
+    else configs.push({ backend: "native-webgpu", threads: 1 });
+  }
   // The ort-training engine (src/ort_training): one thread, training only; compared on train-tiny.
   if (backends.includes("ort-training")) configs.push({ backend: "ort-training", threads: 1 });
-  notes.push(
-    "onnxruntime-node (a native CPU engine, ~5x wasm on matmuls here) is not a dependency of this package; not benchmarked",
-  );
   console.error(`bench: ${o.only.join(", ")} on ${configs.map((c) => configLabel(c.backend, c.threads)).join(", ")}`);
   console.error(
     `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, load ${machine.loadAverage}`,
@@ -223,7 +277,7 @@ async function main(): Promise<void> {
         continue;
       }
       const extra = [...(o.quick ? ["--quick"] : []), ...(slow ? ["--time-cap", String(SLOW_TIME_CAP_S)] : [])];
-      const timeout = TIMEOUT_S[workload][o.quick ? 1 : 0] * (slow ? 2 : 1) * o.timeoutScale;
+      const timeout = Math.min(o.maxTimeout, TIMEOUT_S[workload][o.quick ? 1 : 0] * (slow ? 2 : 1) * o.timeoutScale);
       console.error(`== ${workload} on ${label} (timeout ${timeout} s)`);
       const r = await runWorker(workload, cfg, extra, timeout, root);
       console.error(`   ${r.seconds.toFixed(0)} s`);
@@ -256,7 +310,7 @@ async function main(): Promise<void> {
   console.log("\n" + memoryTables(runs));
   for (const n of notes) console.log(`note: ${n}`);
   console.log(
-    `\n${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Deno ${machine.deno}, ORT Web ${machine.onnxruntimeWeb}`,
+    `\n${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Deno ${machine.deno}, ORT Web ${machine.onnxruntimeWeb}, onnxruntime-node ${machine.onnxruntimeNode}`,
   );
   console.log(`wrote ${paths.join(", ")} in ${((performance.now() - t0) / 60000).toFixed(1)} min`);
 }

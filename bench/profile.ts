@@ -7,7 +7,7 @@
  * ORT Web's own profiler (`enableProfiling`) writes its trace through a file stream the wasm build
  * has no filesystem for, so it cannot be read back here; this is the per-node substitute.
  *
- * Usage: `deno run -A bench/profile.ts [tiny|small] [--threads N] [--backend wasm|webgpu]`
+ * Usage: `deno run -A bench/profile.ts [tiny|small] [--threads N] [--backend wasm|webgpu|native-cpu|native-webgpu]`
  *
  * @module
  */
@@ -20,6 +20,7 @@ import { Graph, type Node } from "../src/onnx/graph.ts";
 import { serializeModel } from "../src/onnx/serialize.ts";
 import { adamw } from "../src/optim/adamw.ts";
 import { configureRuntime } from "../src/runtime/ort.ts";
+import { isBackendName } from "../src/runtime/backends.ts";
 import { Engine, type OrtTensor } from "../src/runtime/session.ts";
 import { buildPreferenceGraph, INPUT } from "../src/train/preference_graph.ts";
 import { compileStep } from "../src/train/step.ts";
@@ -32,9 +33,11 @@ import { fmt, table } from "./report.ts";
 const args = Deno.args;
 const size = args[0] === "small" ? "small" : "tiny";
 const threads = Number(args[args.indexOf("--threads") + 1] || 1) || 1;
-const backend = args.includes("webgpu") ? "webgpu" : "wasm";
+const backendArg = args.includes("--backend") ? args[args.indexOf("--backend") + 1] : "wasm";
+if (!isBackendName(backendArg)) throw new RangeError(`--backend: unknown backend ${JSON.stringify(backendArg)}`);
+const backend = backendArg;
 configureRuntime({ wasmThreads: threads });
-const engine = await Engine.create(backend);
+const engine = await Engine.create(backend, { threads });
 const inputs = await sharedInputs();
 const model = await loadModel(size === "tiny" ? inputs.tinyModel : inputs.smallModel);
 const lora = createLoraConfig(model.config, { r: 8, targetModules: size === "tiny" ? undefined : ["c_attn"] });

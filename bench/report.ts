@@ -51,10 +51,15 @@ export async function describeMachine(): Promise<Record<string, unknown>> {
     if (pretty) os = `${pretty} (kernel ${Deno.osRelease()})`;
   } catch { /* not Linux */ }
   const mem = Deno.systemMemoryInfo();
-  let ort = "unknown";
-  try {
-    ort = JSON.parse(await Deno.readTextFile("node_modules/onnxruntime-web/package.json")).version;
-  } catch { /* not installed here */ }
+  const versionOf = async (pkg: string) => {
+    try {
+      return JSON.parse(await Deno.readTextFile(`node_modules/${pkg}/package.json`)).version as string;
+    } catch {
+      return "not installed";
+    }
+  };
+  const ort = await versionOf("onnxruntime-web");
+  const ortNode = await versionOf("onnxruntime-node");
   const { probeWebGpu } = await import("../src/runtime/backend.ts");
   const gpu = await probeWebGpu();
   return {
@@ -67,6 +72,7 @@ export async function describeMachine(): Promise<Record<string, unknown>> {
     deno: Deno.version.deno,
     v8: Deno.version.v8,
     onnxruntimeWeb: ort,
+    onnxruntimeNode: ortNode,
     webgpu: gpu.available
       ? {
         description: gpu.adapter?.description || gpu.adapter?.vendor,

@@ -3,14 +3,17 @@
  * {@link RESULT_PREFIX}. `bench/main.ts` starts one process per (workload, backend, threads):
  * ORT's wasm thread count is fixed once ORT is loaded, and the peak RSS (VmHWM) is per process.
  *
- * Usage: `deno run -A bench/worker.ts <workload> <wasm|webgpu> <threads> [--quick] [--time-cap S]`
+ * Usage: `deno run -A bench/worker.ts <workload> <backend> <threads> [--quick] [--time-cap S]`, the
+ * backend one of `wasm`, `webgpu`, `native-cpu`, `native-webgpu`, `ort-training`; threads are wasm's threads or
+ * native-cpu's intra-op threads.
  *
  * @module
  */
 
-import { configureRuntime } from "../src/runtime/ort.ts";
+import { type BackendName, configureRuntime } from "../src/runtime/ort.ts";
 import { Engine } from "../src/runtime/session.ts";
 import { resolveBackend } from "../src/runtime/backend.ts";
+import { BACKEND_NAMES, isBackendName } from "../src/runtime/backends.ts";
 import { MemoryProfile, profileRuns, profileTable } from "./memory.ts";
 import type { Run } from "./report.ts";
 import { runWorkload, type WorkloadName, WORKLOADS } from "./workloads.ts";
@@ -31,9 +34,11 @@ export function peakRssMb(): number | null {
 
 async function main(): Promise<void> {
   const [workload, backend, threadsArg, ...rest] = Deno.args;
-  if (!WORKLOADS.includes(workload as WorkloadName) || !["wasm", "webgpu", "ort-training"].includes(backend)) {
+  if (!WORKLOADS.includes(workload as WorkloadName) || !(isBackendName(backend) || backend === "ort-training")) {
     console.error(
-      `usage: worker.ts <${WORKLOADS.join("|")}> <wasm|webgpu|ort-training> <threads> [--quick] [--time-cap S]`,
+      `usage: worker.ts <${WORKLOADS.join("|")}> <${
+        [...BACKEND_NAMES, "ort-training"].join("|")
+      }> <threads> [--quick] [--time-cap S]`,
     );
     Deno.exit(2);
   }
@@ -46,8 +51,8 @@ async function main(): Promise<void> {
   configureRuntime({ wasmThreads: threads });
   // ort-training: the reference log-probs on wasm, the steps on ORT 1.19.2's TrainingSession.
   const ortTraining = backend === "ort-training";
-  const choice = await resolveBackend(ortTraining ? "wasm" : backend as "wasm" | "webgpu");
-  const engine = await Engine.create(choice.backend);
+  const choice = await resolveBackend(ortTraining ? "wasm" : backend as BackendName);
+  const engine = await Engine.create(choice.backend, { threads });
   const log = (line: string) => console.error(`  [${workload} ${backend}/${threads}t] ${line}`);
   let memPeak = 0;
   // Sampled too: VmHWM is the authority, the sample is a cross-check where /proc is missing.

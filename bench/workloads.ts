@@ -1,11 +1,12 @@
 /**
- * The workloads, each measured on one already-configured engine (backend + wasm threads). A
+ * The workloads, each measured on one already-configured engine (backend + CPU threads). A
  * workload returns its runs; `bench/worker.ts` runs exactly one per process so that each gets
  * its own peak RSS and its own ORT thread count.
  *
  * @module
  */
 
+import process from "node:process";
 import { padPairs } from "../src/data/batching.ts";
 import type { EncodedPair } from "../src/data/encode.ts";
 import { Generator } from "../src/generate/generator.ts";
@@ -100,7 +101,7 @@ const now = () => performance.now();
  */
 async function matmulPeak(ctx: WorkloadContext): Promise<Run[]> {
   const run = runOf(ctx, "matmul-peak");
-  const slow = ctx.engine.backend === "webgpu";
+  const slow = ctx.engine.spec.device === "gpu";
   const shapes: [string, number, number, number][] = [
     ["512^3", 512, 512, 512],
     ["1024^3", 1024, 1024, 1024],
@@ -268,7 +269,7 @@ export async function trainWorkload(ctx: WorkloadContext, spec: TrainSpec): Prom
   });
   ctx.log(`${workload}: graph ${compileS.toFixed(1)} s, session ${sessionS.toFixed(1)} s, recompute ${recompute}`);
 
-  let tokens = 0, seconds = 0, flops = 0, refSeconds = 0, steps = 0;
+  let tokens = 0, seconds = 0, flops = 0, refSeconds = 0, steps = 0, cpuSeconds = 0;
   const stepMs: number[] = [];
   try {
     for (let i = 0; i < batches.length; i++) {
@@ -281,15 +282,18 @@ export async function trainWorkload(ctx: WorkloadContext, spec: TrainSpec): Prom
         [INPUT.completionMask]: e.tensor(padded.completionMask as Float32Array, [padded.rows, padded.length]),
         [INPUT.refLogps]: e.tensor(refs[i], [padded.rows]),
       };
+      const c0 = process.cpuUsage();
       const t = now();
       const r = await ctx.mem.phase(i === 0 ? "first step" : "steady state", () => runner.run(feeds));
       const dt = now() - t;
+      const cpu = process.cpuUsage(c0);
       if (!Number.isFinite(r.loss)) throw new Error(`non-finite loss ${r.loss} at step ${i}`);
       ctx.log(`${workload} step ${i}${i < warmup ? " (warm-up)" : ""}: ${dt.toFixed(0)} ms, loss ${r.loss.toFixed(5)}`);
       if (i < warmup) continue;
       const stepTokens = padded.rowLengths.reduce((a, b) => a + b, 0);
       tokens += stepTokens;
       seconds += dt / 1000;
+      cpuSeconds += (cpu.user + cpu.system) / 1e6;
       refSeconds += refMs[i] / 1000;
       stepMs.push(dt);
       flops += flopsOf({ rows: padded.rows, seq: padded.length, positions: sumOf(padded.completionMask) });
@@ -302,6 +306,9 @@ export async function trainWorkload(ctx: WorkloadContext, spec: TrainSpec): Prom
   const note = steps < measured ? `time cap ${ctx.timeCapS} s: ${steps} of ${measured} steps measured` : undefined;
   return [
     run("tokens_per_s", tokens / seconds, "tokens/s", note),
+    // Tokens per CPU-second of the process (all its threads): on a shared machine this moves less than
+    // wall time with the other load; at 1 thread it is the throughput on a core of one's own.
+    run("tokens_per_cpu_s", tokens / cpuSeconds, "tokens/s"),
     run("step_ms", mean(stepMs), "ms"),
     run("gflops", flops / seconds / 1e9, "GFLOP/s"),
     run("gflop_per_step", flops / steps / 1e9, "GFLOP"),
@@ -332,19 +339,22 @@ async function scoreSmall(ctx: WorkloadContext): Promise<Run[]> {
   });
   const setupS = (now() - t0) / 1000;
   const reps = ctx.quick ? 1 : 3;
-  let tokens = 0, seconds = 0, n = 0;
+  let tokens = 0, seconds = 0, n = 0, cpuSeconds = 0;
   let flops = 0;
   try {
     for (let i = 0; i <= reps; i++) {
       const seqs = sequencesOf(inputs.smallBatches[i % inputs.smallBatches.length]).slice(0, SHAPES.scoreRows);
+      const c0 = process.cpuUsage();
       const t = now();
       await ctx.mem.phase(i === 0 ? "first run" : "steady state", () => scorer.score(seqs, { batchSize: seqs.length }));
       const dt = now() - t;
+      const cpu = process.cpuUsage(c0);
       ctx.log(`score-small run ${i}${i === 0 ? " (warm-up)" : ""}: ${dt.toFixed(0)} ms`);
       if (i === 0) continue;
       const len = Math.max(...seqs.map((s) => s.promptIds.length + s.completionIds.length));
       tokens += seqs.reduce((s, q) => s + q.promptIds.length + q.completionIds.length, 0);
       seconds += dt / 1000;
+      cpuSeconds += (cpu.user + cpu.system) / 1e6;
       flops += flopsOf({
         batch: seqs.length,
         seq: len,
@@ -358,6 +368,7 @@ async function scoreSmall(ctx: WorkloadContext): Promise<Run[]> {
   }
   return [
     run("tokens_per_s", tokens / seconds, "tokens/s"),
+    run("tokens_per_cpu_s", tokens / cpuSeconds, "tokens/s"),
     run("batch_ms", (seconds / n) * 1000, "ms"),
     run("gflops", flops / seconds / 1e9, "GFLOP/s"),
     run("setup_s", setupS, "s"),

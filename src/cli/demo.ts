@@ -73,6 +73,7 @@ async function tunedKl(gen: Generator, model: LoadedModel, engine: Engine, promp
 const FLAGS = {
   // The demo also scores and samples on an inference engine: the runtime's backends, not ort-training.
   backend: backendOption(),
+  threads: TRAIN_OPTIONS.threads,
   epochs: { ...TRAIN_OPTIONS.epochs, default: 2 },
   lr: { ...TRAIN_OPTIONS.lr, default: 1e-3 },
   maxSteps: TRAIN_OPTIONS.maxSteps,
@@ -127,7 +128,7 @@ export async function run(argv: string[]): Promise<number> {
     const choice = await resolveBackend(values.backend);
     say(`exo-tune demo: EXO-pref LoRA on review-gpt2 (${(3.7).toFixed(1)}M params), backend ${choice.backend}`);
     say(`  (${choice.reason})`);
-    const engine = await Engine.create(choice.backend);
+    const engine = await Engine.create(choice.backend, { threads: values.threads ?? undefined });
     const reference = await scorePairs(model, heldOut, null, { engine });
     const before = await evaluatePairs(model, heldOut, null, { engine, reference });
 
@@ -145,6 +146,7 @@ export async function run(argv: string[]): Promise<number> {
       schedule: "linear",
       warmupSteps: 10,
       backend: choice.backend,
+      threads: values.threads ?? undefined,
       log: say,
       progress: { write: (t) => process.stderr.write(t), isTTY: Boolean(process.stderr.isTTY) },
     });

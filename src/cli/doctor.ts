@@ -1,5 +1,7 @@
 /**
- * `doctor [--json] [--backend auto|webgpu|wasm]`: what this machine offers and what `auto` picks.
+ * `doctor [--json] [--backend B]`: what this machine offers, every backend `auto` considers (each
+ * one probed: ORT Web's WebGPU adapter, onnxruntime-node and its WebGPU EP, wasm) with why it was
+ * taken or passed over, and what `auto` (or `--backend B`) picks.
  *
  * @module
  */
@@ -7,7 +9,11 @@
 import process from "node:process";
 import { backendOption } from "../options/common.ts";
 import { flag } from "../options/table.ts";
-import { type BackendPreference, resolveBackend } from "../runtime/backend.ts";
+import { type BackendPreference, type BackendTrial, resolveBackend } from "../runtime/backend.ts";
+import { BACKENDS, type BackendSpec } from "../runtime/backends.ts";
+import type { BackendName } from "../runtime/ort.ts";
+import { defaultNativeThreads, NATIVE_VERSION } from "../runtime/ort_native.ts";
+import type { NativeProbe, NativeWebGpuProbe } from "../runtime/probe_native.ts";
 import { ortVersions, runtimeConfig } from "../runtime/ort.ts";
 import { Engine } from "../runtime/session.ts";
 import { Graph } from "../onnx/graph.ts";
@@ -24,7 +30,7 @@ const FLAGS = {
 
 /** The report `doctor --json` prints. */
 export interface DoctorReport {
-  backend: "webgpu" | "wasm";
+  backend: BackendName;
   reason: string;
   requested: BackendPreference;
   runtime: { name: "deno" | "bun" | "node" | "browser"; version: string };
@@ -38,6 +44,16 @@ export interface DoctorReport {
     adapter: unknown;
     reason: string;
   };
+  /** onnxruntime-node (native-cpu, native-webgpu): whether it loads, its EPs, its WebGPU EP. */
+  native: NativeProbe & {
+    /** The version exo-tune is tested with. */
+    expected: string;
+    /** native-cpu's default intra-op threads (all cores). */
+    threads: number;
+    webgpu: NativeWebGpuProbe | null;
+  };
+  /** Every backend in auto's order, probed, with why auto took it or passed it over. */
+  backends: (BackendTrial & Pick<BackendSpec, "package" | "device" | "deviceOutputs" | "summary">)[];
 }
 
 function runtimeInfo(): DoctorReport["runtime"] {
@@ -50,7 +66,9 @@ function runtimeInfo(): DoctorReport["runtime"] {
 
 /** Builds the report (also used by tests). */
 export async function doctor(requested: BackendPreference = "auto"): Promise<DoctorReport> {
-  const choice = await resolveBackend(requested);
+  // Probe everything (auto's survey), then resolve the request (which throws if it cannot run).
+  const survey = await resolveBackend("auto", { survey: true });
+  const choice = requested === "auto" ? survey : await resolveBackend(requested);
   const wasm: DoctorReport["wasm"] = { threads: runtimeConfig().wasmThreads, ok: true };
   const versions = await ortVersions("wasm");
   try {
@@ -76,6 +94,16 @@ export async function doctor(requested: BackendPreference = "auto"): Promise<Doc
     ortVersions: versions,
     wasm,
     webgpu: { available: choice.webgpu.available, adapter: choice.webgpu.adapter, reason: choice.webgpu.reason },
+    native: {
+      ...survey.native!,
+      expected: NATIVE_VERSION,
+      threads: survey.native?.available ? await defaultNativeThreads() : 0,
+      webgpu: survey.nativeWebgpu ?? null,
+    },
+    backends: survey.tried.map((t) => {
+      const { package: pkg, device, deviceOutputs, summary } = BACKENDS[t.backend];
+      return { ...t, package: pkg, device, deviceOutputs, summary };
+    }),
   };
 }
 
@@ -106,15 +134,22 @@ export async function run(argv: string[]): Promise<number> {
   const a = report.webgpu.adapter as
     | { description?: string; features?: string[]; limits?: Record<string, number> }
     | null;
+  const n = report.native;
   const lines = [
     `runtime     ${report.runtime.name} ${report.runtime.version}`,
-    `ort         onnxruntime-web ${report.ort}`,
+    `ort         onnxruntime-web ${report.ort}; onnxruntime-node ${n.version ?? "not loaded"}`,
     `wasm        ${report.wasm.ok ? "ok" : `failed: ${report.wasm.error}`}, ${report.wasm.threads} thread(s)`,
     `webgpu      ${report.webgpu.available ? "available" : "unavailable"}: ${report.webgpu.reason}`,
   ];
   if (a) {
     lines.push(`  features  ${(a.features ?? []).join(", ") || "(none)"}`);
     for (const [k, v] of Object.entries(a.limits ?? {})) lines.push(`  ${k.padEnd(34)} ${v}`);
+  }
+  lines.push(`native      ${n.available ? `${n.reason}; native-cpu threads ${n.threads} (all cores)` : n.reason}`);
+  if (n.webgpu?.available) lines.push(`  webgpu    device-resident state: ${n.webgpu.deviceOutputsReason}`);
+  lines.push("auto        (every backend in auto's order, probed)");
+  for (const b of report.backends) {
+    lines.push(`  ${b.backend.padEnd(14)} ${b.status.padEnd(12)} ${b.reason}`);
   }
   lines.push(`backend     ${report.backend} (${report.reason})`);
   console.log(lines.join("\n"));

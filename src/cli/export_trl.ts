@@ -26,7 +26,7 @@ import { flagMessage, helpText, parseFlags, UsageError } from "./flags.ts";
  * trains (those have no meaning for a TRL script), plus `--help`.
  */
 const FLAGS = {
-  ...omitOptions(TRAIN_OPTIONS, ["backend", "checkpointEvery", "keepCheckpoints", "resume"]),
+  ...omitOptions(TRAIN_OPTIONS, ["backend", "threads", "checkpointEvery", "keepCheckpoints", "resume"]),
   out: { ...TRAIN_OPTIONS.out, help: "directory for train_trl.py and trl_config.json" },
   help: flag({ help: "show this help", fingerprint: false }),
 } as const;
@@ -39,7 +39,7 @@ Writes DIR/train_trl.py and DIR/trl_config.json: the run that \`train\` would ma
 DPOTrainer script (loss_type "exo_pair" for exo-pref, "sigmoid" for dpo-pref; same beta, epsilon,
 LoRA, learning rate and schedule, batch size, data file). Run it with
   accelerate launch DIR/train_trl.py --output-dir runs/trl [--max-steps N]
-Takes the options of \`deno task cli train --help\` but --backend, --checkpoint-every,
+Takes the options of \`deno task cli train --help\` but --backend, --threads, --checkpoint-every,
 --keep-checkpoints and --resume (they do not change the run). exo-rw and dpo-rw have no TRL counterpart.`,
     FLAGS,
   );

@@ -22,7 +22,7 @@ import { applyChatTemplate, type ChatMessage } from "../models/chat_template.ts"
 import { localFiles } from "../io/files.ts";
 import { readAdapter } from "../lora/adapter.ts";
 import { loadModel } from "../models/load.ts";
-import { backendOption, modelOption, revisionOption } from "../options/common.ts";
+import { backendOption, modelOption, revisionOption, threadsOption } from "../options/common.ts";
 import { flag, integer, list, number, OptionError, text } from "../options/table.ts";
 import { type GenerateOptions, Generator } from "../generate/generator.ts";
 import { isInputError } from "./errors.ts";
@@ -69,6 +69,7 @@ const FLAGS = {
   stop: list({ default: null, repeat: true, help: "stop a completion at this text" }),
   seed: integer({ default: null, min: 0, defaultText: "random, printed", help: "sampling seed" }),
   backend: backendOption(),
+  threads: threadsOption(),
   json: flag({ help: "print one JSON object instead of streaming text" }),
   help: flag({ help: "show this help" }),
 } as const;
@@ -148,7 +149,12 @@ export async function run(argv: string[]): Promise<number> {
       options.temperature = 1;
       console.error("sampling with temperature 1 (the model's generation_config.json does not sample)");
     }
-    const generator = await Generator.create(model, { backend, adapter, merge: args.merge });
+    const generator = await Generator.create(model, {
+      backend,
+      threads: args.threads ?? undefined,
+      adapter,
+      merge: args.merge,
+    });
     console.error(`backend: ${generator.backend} (${generator.reason})`);
     try {
       if (data) {

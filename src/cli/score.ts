@@ -1,5 +1,5 @@
 /**
- * `score --model M [--revision REV] [--adapter DIR] --data FILE [--backend auto|webgpu|wasm] [--temperature F]
+ * `score --model M [--revision REV] [--adapter DIR] --data FILE [--backend B] [--threads N] [--temperature F]
  * [--batch-size N] [--json]`: log π(completion | prompt) of every completion in a JSONL file.
  *
  * Line formats (TRL's and the EXO code's), text or pre-tokenized:
@@ -22,7 +22,7 @@ import { Scorer, type ScoreSequence } from "../models/score.ts";
 import { DataError } from "../data/jsonl.ts";
 import { readDataset } from "../data/formats.ts";
 import { encodeDataset } from "../data/encode.ts";
-import { backendOption, modelOption, revisionOption } from "../options/common.ts";
+import { backendOption, modelOption, revisionOption, threadsOption } from "../options/common.ts";
 import { flag, integer, number, text } from "../options/table.ts";
 import { isInputError } from "./errors.ts";
 import { flagMessage, helpText, readFlags, UsageError } from "./flags.ts";
@@ -38,6 +38,7 @@ const FLAGS = {
     help: "JSONL: {prompt, chosen, rejected} | {prompt, completions} | {prompt, completion} or the *_ids variants",
   }),
   backend: backendOption(),
+  threads: threadsOption(),
   temperature: number({ default: 1, check: "positive", help: "divide the logits by F before log-softmax" }),
   batchSize: integer({ default: 8, min: 1, help: "sequences per run" }),
   json: flag({ help: "print one JSON object per input line" }),
@@ -128,7 +129,7 @@ export async function run(argv: string[]): Promise<number> {
       );
     }
     const adapter = values.adapter ? await readAdapter(values.adapter, localFiles(), model.config) : undefined;
-    scorer = await Scorer.create(model, { backend: values.backend, adapter });
+    scorer = await Scorer.create(model, { backend: values.backend, threads: values.threads ?? undefined, adapter });
     // The session holds the weights now; the JS copy would hold them twice.
     releaseWeights(model);
   } catch (e) {

@@ -7,7 +7,7 @@
  * Padding columns have mask 0 and position 1 (as transformers fills them); real tokens get positions
  * 0, 1, ... counted from their row's first real token, so a padded row computes what it would alone.
  *
- * On WebGPU the cache stays on the GPU: the `present_*` outputs are `gpu-buffer` tensors fed back as
+ * On the GPU backends the cache stays on the GPU: the `present_*` outputs are `gpu-buffer` tensors fed back as
  * the next step's `past_*` inputs, and each replaced tensor is disposed. Only `next_token` (greedy,
  * `[rows]` int64) or the last position's `logits` (`[rows, V]`) come back to the CPU.
  *
@@ -19,7 +19,7 @@ import { serializeModel } from "../onnx/serialize.ts";
 import { halfDtypesFor } from "../models/half_dtypes.ts";
 import type { LoraConfig } from "../lora/config.ts";
 import type { LoadedModel } from "../models/load.ts";
-import { type Engine, type GraphSession, type OrtTensor, readTensor, TensorPool } from "../runtime/session.ts";
+import { type Engine, type GraphSession, type OrtTensor, TensorPool } from "../runtime/session.ts";
 import { buildGenerationGraph, cacheNames, loraSlotInputs } from "./graphs.ts";
 
 /** What a step hands back. */
@@ -220,7 +220,7 @@ export class KvDecoder {
       this.#cache.set(n.presentValue, res[n.presentValue]);
     }
     const t = res[want];
-    const data = await readTensor(t);
+    const data = await this.engine.read(t);
     if (t.location === "gpu-buffer") t.dispose();
     if (want === "logits") return { logits: data as Float32Array };
     return { nextTokens: Array.from(data as BigInt64Array, Number) };
@@ -244,11 +244,11 @@ export interface Feeds {
 /**
  * Copies CPU tensors to the GPU once (an identity graph whose outputs stay `gpu-buffer`), so
  * constant feeds such as LoRA matrices are not uploaded on every run. The copies belong to that
- * session, which lives until `release()`. On wasm the tensors are used as they are.
+ * session, which lives until `release()`. On the CPU backends the tensors are used as they are.
  */
 export async function uploadOnce(engine: Engine, tensors: Record<string, OrtTensor>): Promise<Feeds> {
   const names = Object.keys(tensors);
-  if (engine.backend !== "webgpu" || names.length === 0) return { tensors, release: () => Promise.resolve() };
+  if (!engine.deviceOutputs || names.length === 0) return { tensors, release: () => Promise.resolve() };
   const g = new Graph("upload");
   const outputs: string[] = [];
   names.forEach((name, i) => {

@@ -34,6 +34,8 @@ export type Prompt = string | readonly number[];
 export interface GeneratorOptions {
   /** Default "auto" (WebGPU on a hardware adapter, else wasm). */
   backend?: BackendPreference;
+  /** CPU threads of a new engine (native-cpu intra-op threads; wasm threads). */
+  threads?: number;
   /** An engine to reuse (its backend wins over `backend`). */
   engine?: Engine;
   /** A LoRA adapter to apply from the start. */

@@ -1,9 +1,12 @@
 /**
- * The types 16-bit weights take in a backend's graphs: CPU engines cast float16 and bfloat16 to
- * float32 next to each use, so weights stay as stored. WebGPU has no bfloat16 at all and float16
- * only with the adapter's `shader-f16` feature: there bfloat16 weights become float16 (exact for
- * every value in float16's range, which model weights are in), and without `shader-f16` both
- * become float32.
+ * The types 16-bit weights take in a backend's graphs: CPU engines (`wasm`, and onnxruntime-node's
+ * CPU EP on `native-cpu`) cast float16 and bfloat16 to float32 next to each use, so weights stay as
+ * stored. WebGPU has no bfloat16 at all and float16 only with the adapter's `shader-f16` feature:
+ * on ORT Web's `webgpu` bfloat16 weights become float16 (exact for every value in float16's range,
+ * which model weights are in), and without `shader-f16` both become float32. On `native-webgpu`
+ * the adapter is Dawn's inside onnxruntime-node, whose features the package does not expose, and
+ * a node its WebGPU EP cannot run falls back to the CPU silently (a probe would not tell): both
+ * become float32 there, which every adapter runs.
  *
  * @module
  */
@@ -21,6 +24,7 @@ export const KEEP_HALF: HalfDtypes = { bfloat16: "bfloat16", float16: "float16" 
 
 /** The 16-bit weight types for graphs run on `backend`. */
 export async function halfDtypesFor(backend: string): Promise<HalfDtypes> {
+  if (backend === "native-webgpu") return { bfloat16: "float32", float16: "float32" };
   if (backend !== "webgpu") return KEEP_HALF;
   const probe = await probeWebGpu();
   return probe.adapter?.features.includes("shader-f16")

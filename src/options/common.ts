@@ -11,9 +11,10 @@ import {
   RUNTIME_BACKEND_PREFERENCES,
   type TrainBackendPreference,
 } from "../runtime/backend.ts";
-import { choice, type OptionSpec, text } from "./table.ts";
+import { choice, integer, type OptionSpec, text } from "./table.ts";
 
-const BACKEND_HELP = "where graphs run: auto picks WebGPU on a hardware adapter, else wasm";
+const BACKEND_HELP =
+  "where graphs run: auto picks WebGPU on a hardware adapter, else native-cpu where onnxruntime-node loads, else wasm";
 
 /**
  * `backend` of a command that runs graphs on an inference engine (score, generate, doctor):
@@ -30,6 +31,22 @@ export function backendOption(help: string = BACKEND_HELP): OptionSpec<BackendPr
  */
 export function trainBackendOption(help: string): OptionSpec<TrainBackendPreference, "default"> {
   return choice(() => BACKEND_PREFERENCES, { default: "auto", help, fingerprint: false });
+}
+
+/**
+ * `threads`: CPU threads of the backend that runs the graphs: onnxruntime-node's intra-op threads
+ * on `native-cpu` (default: all cores), ORT Web's wasm threads on `wasm` (default 1; fixed once ORT
+ * is loaded, see `configureRuntime`). Not fingerprinted: it changes speed, not results beyond
+ * floating-point summation order, so a resume may use another count.
+ */
+export function threadsOption(): OptionSpec<number, "unset"> {
+  return integer({
+    default: null,
+    min: 1,
+    fingerprint: false,
+    defaultText: "native-cpu: all cores, wasm: 1",
+    help: "CPU threads: native-cpu intra-op threads, wasm threads",
+  });
 }
 
 /** `--model`: a local model directory or a Hugging Face Hub id. */

@@ -1,10 +1,14 @@
 /**
- * Backend choice: `auto | webgpu | wasm`, always with the reason.
+ * Backend choice: `auto`, or one of the backends in `backends.ts`, always with the reasons.
  *
- * `auto` takes WebGPU only on a hardware adapter: a software fallback (`isFallbackAdapter`, e.g.
- * Mesa's lavapipe, ~10x slower than wasm on the same CPU) or no adapter at all means wasm. `webgpu`
- * forces WebGPU even on a fallback adapter (that is how CI tests the WebGPU path); it fails when no
- * adapter exists. `wasm` always works.
+ * `auto` walks {@link AUTO_ORDER}: ORT Web's `webgpu` on a hardware adapter (a software fallback
+ * such as Mesa's lavapipe, `isFallbackAdapter`, is ~10x slower than wasm on the same CPU), then
+ * `native-webgpu` (onnxruntime-node's Dawn; probed where the runtime has no navigator.gpu, since a
+ * runtime that has one and found no hardware adapter leaves Dawn nothing either), then
+ * `native-cpu` where onnxruntime-node loads (Deno needs FFI permission; never in browsers), then
+ * `wasm`, which always works. Every backend considered is reported with why it was taken or passed
+ * over (`doctor` prints them). A backend asked for by name that cannot run fails with
+ * {@link BackendUnavailableError}, saying what to install or allow.
  *
  * Training may also ask for `ort-training`: ONNX Runtime's training API (src/ort_training/, wasm
  * only), an engine of its own that the trainer runs instead of the fused step. It is listed here
@@ -14,7 +18,9 @@
  * @module
  */
 
+import { AUTO_ORDER, BACKENDS } from "./backends.ts";
 import type { BackendName } from "./ort.ts";
+import { type NativeProbe, type NativeWebGpuProbe, probeNative, probeNativeWebGpu } from "./probe_native.ts";
 
 /** What the caller of an inference engine (scoring, generation, the fused training step) asks for. */
 export type BackendPreference = "auto" | BackendName;
@@ -31,6 +37,8 @@ const PREFERENCES: { readonly [P in TrainBackendPreference]: { runtime: boolean 
   auto: { runtime: true },
   webgpu: { runtime: true },
   wasm: { runtime: true },
+  "native-cpu": { runtime: true },
+  "native-webgpu": { runtime: true },
   "ort-training": { runtime: false },
 };
 
@@ -68,11 +76,43 @@ export interface WebGpuProbe {
   reason: string;
 }
 
+/** One backend as `auto` (or a request by name) saw it. */
+export interface BackendTrial {
+  backend: BackendName;
+  /** `taken`; `passed-over` (probed, or ruled out, and not used); `not-tried` (an earlier one was taken). */
+  status: "taken" | "passed-over" | "not-tried";
+  /** Whether it can run here (null when it was not probed). */
+  available: boolean | null;
+  reason: string;
+}
+
 /** The backend taken and why. */
 export interface BackendChoice {
   backend: BackendName;
   reason: string;
   webgpu: WebGpuProbe;
+  /** Every backend considered, in `auto`'s order. */
+  tried: BackendTrial[];
+  /** onnxruntime-node, when it was probed. */
+  native?: NativeProbe;
+  /** onnxruntime-node's WebGPU EP, when it was probed. */
+  nativeWebgpu?: NativeWebGpuProbe;
+}
+
+/** A backend asked for by name cannot run here; the message says what to install or allow. */
+export class BackendUnavailableError extends Error {
+  readonly backend: BackendName;
+  constructor(backend: BackendName, message: string) {
+    super(message);
+    this.name = "BackendUnavailableError";
+    this.backend = backend;
+  }
+}
+
+/** Options of {@link resolveBackend}. */
+export interface ResolveOptions {
+  /** Probe every backend even after one is taken (what `doctor` shows). Default false. */
+  survey?: boolean;
 }
 
 const KEY_LIMITS = [
@@ -136,8 +176,14 @@ export function probeWebGpu(): Promise<WebGpuProbe> {
   return probeCache;
 }
 
-/** Resolves a preference to a backend, with the reason. Throws when `webgpu` is forced but absent. */
-export async function resolveBackend(preference: BackendPreference = "auto"): Promise<BackendChoice> {
+/**
+ * Resolves a preference to a backend, with the reason and every backend considered. Throws
+ * {@link BackendUnavailableError} when a backend asked for by name cannot run here.
+ */
+export async function resolveBackend(
+  preference: BackendPreference = "auto",
+  options: ResolveOptions = {},
+): Promise<BackendChoice> {
   if (!isBackendPreference(preference)) {
     if ((preference as string) === "ort-training") {
       throw new RangeError(
@@ -151,20 +197,102 @@ export async function resolveBackend(preference: BackendPreference = "auto"): Pr
     );
   }
   const webgpu = await probeWebGpu();
-  if (preference === "wasm") return { backend: "wasm", reason: "wasm requested", webgpu };
-  if (preference === "webgpu") {
-    if (!webgpu.available) {
-      throw new Error(`WebGPU was requested but is not available: ${webgpu.reason}. Use --backend wasm or auto`);
+  const choice: BackendChoice = { backend: "wasm", reason: "", webgpu, tried: [] };
+  if (preference !== "auto") {
+    const why = await availability(preference, choice);
+    if (!why.available) {
+      // A failed load already says what to install or allow; otherwise add the backend's remedy.
+      const loadFailed = choice.native !== undefined && !choice.native.available;
+      throw new BackendUnavailableError(preference, unavailableMessage(preference, why.reason, !loadFailed));
     }
-    return { backend: "webgpu", reason: `webgpu requested (${webgpu.reason})`, webgpu };
+    choice.backend = preference;
+    choice.reason = preference === "wasm" ? "wasm requested" : `${preference} requested (${why.reason})`;
+    choice.tried.push({ backend: preference, status: "taken", available: true, reason: choice.reason });
+    return choice;
   }
-  if (!webgpu.available) return { backend: "wasm", reason: `no WebGPU: ${webgpu.reason}`, webgpu };
-  if (webgpu.adapter?.isFallbackAdapter) {
-    return {
-      backend: "wasm",
-      reason: `WebGPU passed over: ${webgpu.reason} is slower than wasm on the same CPU`,
-      webgpu,
-    };
+  let taken: BackendName | null = null;
+  for (const b of AUTO_ORDER) {
+    if (taken && !options.survey) {
+      choice.tried.push({ backend: b, status: "not-tried", available: null, reason: `${taken} was taken first` });
+      continue;
+    }
+    const gate = autoGate(b, choice, options.survey ?? false);
+    if (gate) {
+      choice.tried.push({ backend: b, status: "passed-over", available: null, reason: gate });
+      continue;
+    }
+    const why = await availability(b, choice);
+    const pass = why.available ? autoPassOver(b, choice) : why.reason;
+    if (why.available && !pass && !taken) {
+      taken = b;
+      choice.backend = b;
+      choice.reason = why.reason;
+      choice.tried.push({ backend: b, status: "taken", available: true, reason: why.reason });
+    } else {
+      const reason = pass ?? `${taken} was taken first (${why.reason})`;
+      choice.tried.push({ backend: b, status: "passed-over", available: why.available, reason });
+    }
   }
-  return { backend: "webgpu", reason: webgpu.reason, webgpu };
+  // The old one-line reason of a wasm choice named WebGPU's problem; keep that (the CLIs print it).
+  if (choice.backend === "wasm") {
+    const w = choice.tried.find((t) => t.backend === "webgpu")!;
+    const others = choice.tried.filter((t) => t.backend.startsWith("native-") && t.status === "passed-over");
+    choice.reason = [w.reason, ...others.map((t) => `${t.backend}: ${t.reason}`)].join("; ");
+  }
+  return choice;
+}
+
+/** Can backend `b` run here? Probes lazily and records the probes on `choice`. */
+async function availability(b: BackendName, choice: BackendChoice): Promise<{ available: boolean; reason: string }> {
+  switch (b) {
+    case "wasm":
+      return { available: true, reason: "always available" };
+    case "webgpu": {
+      const w = choice.webgpu;
+      return { available: w.available, reason: w.reason };
+    }
+    case "native-cpu": {
+      choice.native = await probeNative();
+      return { available: choice.native.available, reason: choice.native.reason };
+    }
+    case "native-webgpu": {
+      choice.native = await probeNative();
+      choice.nativeWebgpu = await probeNativeWebGpu();
+      const p = choice.nativeWebgpu;
+      return {
+        available: p.available,
+        reason: p.available ? `${p.reason}; device-resident state: ${p.deviceOutputs ? "yes" : "no"}` : p.reason,
+      };
+    }
+  }
+}
+
+/** Why `auto` does not even probe `b` (null: probe it). */
+function autoGate(b: BackendName, choice: BackendChoice, survey: boolean): string | null {
+  if (b !== "native-webgpu" || survey) return null;
+  const w = choice.webgpu;
+  // A runtime with navigator.gpu (Deno, browsers) that found no hardware adapter leaves Dawn none either
+  // (and on Mesa's lavapipe Dawn refuses the adapter, printing warnings): do not pay for the probe.
+  if ((globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu !== undefined && !isHardware(w)) {
+    return `not probed: this runtime's WebGPU found no hardware adapter (${w.reason}); --backend native-webgpu tries it`;
+  }
+  return null;
+}
+
+/** Why `auto` passes over an available backend (null: take it). */
+function autoPassOver(b: BackendName, choice: BackendChoice): string | null {
+  if (b === "webgpu" && !isHardware(choice.webgpu)) {
+    return `${choice.webgpu.reason} is slower than the CPU backends on the same CPU`;
+  }
+  return null;
+}
+
+function isHardware(w: WebGpuProbe): boolean {
+  return w.available && w.adapter !== null && !w.adapter.isFallbackAdapter;
+}
+
+function unavailableMessage(b: BackendName, reason: string, withRemedy: boolean): string {
+  if (b === "webgpu") return `WebGPU was requested but is not available: ${reason}. Use --backend wasm or auto`;
+  const remedy = withRemedy ? ` ${b} ${BACKENDS[b].remedy}.` : "";
+  return `${b} was requested but is not available: ${reason}.${remedy} Or use --backend auto or wasm`;
 }

@@ -11,13 +11,25 @@
  */
 
 import type * as Ort from "onnxruntime-web";
+import { loadNativeOrt } from "./ort_native.ts";
 import { defaultWasmThreads, withWasmThreadHooks } from "./wasm_threads.ts";
 
 /** The ORT module type (both builds share the onnxruntime-common API). */
 export type OrtModule = typeof Ort;
 
-/** A backend our engine runs graphs on. */
-export type BackendName = "webgpu" | "wasm";
+/**
+ * A backend our engine runs graphs on: ORT Web's `webgpu` and `wasm`, or onnxruntime-node's
+ * `native-cpu` (MLAS) and `native-webgpu` (Dawn). What each one can do is in `backends.ts`.
+ */
+export type BackendName = "webgpu" | "wasm" | "native-cpu" | "native-webgpu";
+
+/** The backends that run on onnxruntime-node. */
+export type NativeBackendName = Extract<BackendName, `native-${string}`>;
+
+/** True for `native-cpu` and `native-webgpu`. */
+export function isNative(backend: BackendName): backend is NativeBackendName {
+  return backend.startsWith("native-");
+}
 
 /** Global runtime settings; set them before the first session is created. */
 export interface RuntimeConfig {
@@ -53,6 +65,8 @@ export function runtimeConfig(): Readonly<Required<RuntimeConfig>> {
 
 /** Loads (once) the ORT build for a backend. */
 export function loadOrt(backend: BackendName): Promise<OrtModule> {
+  // onnxruntime-node: its own cache, and no wasm threads (so configureRuntime stays free to set them).
+  if (isNative(backend)) return loadNativeOrt(config.logLevel);
   let p = loaded.get(backend);
   if (!p) {
     p = (async () => {

@@ -12,7 +12,7 @@ import { adamw } from "../optim/adamw.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { SCHEDULE_KINDS, type ScheduleKind } from "../optim/schedule.ts";
 import { sgd } from "../optim/sgd.ts";
-import { revisionOption, trainBackendOption } from "../options/common.ts";
+import { revisionOption, threadsOption, trainBackendOption } from "../options/common.ts";
 import {
   choice,
   flag,
@@ -75,6 +75,7 @@ export type TrainOptionTable = {
   readonly maxSteps: OptionSpec<number, "unset">;
   readonly seed: OptionSpec<number, "default">;
   readonly backend: OptionSpec<TrainBackendPreference, "default">;
+  readonly threads: OptionSpec<number, "unset">;
   readonly checkpointEvery: OptionSpec<number, "default">;
   readonly keepCheckpoints: OptionSpec<number, "default">;
   readonly resume: OptionSpec<boolean, "default">;
@@ -164,13 +165,16 @@ export const TRAIN_OPTIONS: TrainOptionTable = {
   /** Seed of the adapter init and the batch order. */
   seed: integer({ default: 0, min: 0, help: "seed of the adapter init and the batch order" }),
   /**
-   * Where the step graphs run: `auto`, `webgpu`, `wasm`, or `ort-training` (ORT Web 1.19.2's
+   * Where the step graphs run: `auto`, `webgpu`, `wasm`, `native-cpu`, `native-webgpu`
+   * (onnxruntime-node, an optional peer dependency), or `ort-training` (ORT Web 1.19.2's
    * TrainingSession on wasm, src/ort_training/; never chosen by `auto`; `initAdapter` may then be
    * an ORT training artifacts directory, whose own training model is trained).
    */
   backend: trainBackendOption(
-    "where the step graphs run: auto picks WebGPU on a hardware adapter, else wasm; ort-training (never picked by auto) is ORT Web 1.19.2's TrainingSession on wasm",
+    "where the step graphs run: auto picks WebGPU on a hardware adapter, else native-cpu where onnxruntime-node loads, else wasm; ort-training (never picked by auto) is ORT Web 1.19.2's TrainingSession on wasm",
   ),
+  /** CPU threads: native-cpu's intra-op threads (default all cores), wasm's (default 1). */
+  threads: threadsOption(),
   /** Write a checkpoint every N updates (0: only at the end and on interruption). */
   checkpointEvery: integer({
     default: 0,

@@ -2,10 +2,11 @@
  * Runs a compiled training step again and again, keeping parameters, optimizer state and gradient
  * accumulators in a {@link TensorPool}.
  *
- * On WebGPU every `::next` output is requested as a `gpu-buffer` tensor and fed back as the next
- * run's input, so the weights never leave the GPU between steps; only the scalars (loss, gradient
- * norm, metrics) are read back. The tensors a run replaces are disposed by the pool. On wasm the
- * same code moves CPU tensors around (wasm has no IO binding).
+ * On the GPU backends (`webgpu`, and `native-webgpu` where its gpu-buffer round trip works) every
+ * `::next` output is requested as a `gpu-buffer` tensor and fed back as the next run's input, so the
+ * weights never leave the GPU between steps; only the scalars (loss, gradient norm, metrics) are
+ * read back. The tensors a run replaces are disposed by the pool. On the CPU backends (`wasm`,
+ * `native-cpu`) the same code moves CPU tensors around.
  *
  * @module
  */
@@ -155,7 +156,7 @@ export class StepRunner {
       const out = await this.#main.run(feeds);
       this.#takeState(out, false);
       await this.#addScalars(out, sums);
-      gradNorm = await scalarOf(out[GRAD_NORM]);
+      gradNorm = await this.#scalar(out[GRAD_NORM]);
     } else {
       for (const batch of list) {
         const feeds: Record<string, OrtTensor> = { ...batch };
@@ -172,7 +173,7 @@ export class StepRunner {
       feeds[ACCUM_SCALE] = this.#engine.tensor(new Float32Array([1 / list.length]), []);
       const out = await this.#apply!.run(feeds);
       this.#takeState(out, true);
-      gradNorm = await scalarOf(out[GRAD_NORM]);
+      gradNorm = await this.#scalar(out[GRAD_NORM]);
     }
     this.#step++;
     const metrics: Record<string, number> = {};
@@ -281,19 +282,16 @@ export class StepRunner {
   }
 
   async #addScalars(out: Record<string, OrtTensor>, sums: Record<string, number>): Promise<void> {
-    for (const k of Object.keys(sums)) sums[k] += await scalarOf(out[k]);
+    for (const k of Object.keys(sums)) sums[k] += await this.#scalar(out[k]);
+  }
+
+  async #scalar(t: OrtTensor): Promise<number> {
+    return Number((await this.#engine.read(t))[0]);
   }
 
   async #download(name: string): Promise<Float32Array> {
-    const t = this.pool.get(name);
-    // getData(true) frees the GPU copy: the tensor becomes a CPU tensor that the next run uploads
-    // (plain getData() would keep the buffer alive but hide it from the pool's disposal).
-    const data = t.location === "gpu-buffer" ? await t.getData(true) : t.data;
-    return Float32Array.from(data as Float32Array);
+    // On ORT Web this frees the GPU copy (the tensor becomes a CPU tensor that the next run
+    // uploads); on onnxruntime-node the tensor stays on the GPU and a copy comes back.
+    return Float32Array.from(await this.#engine.read(this.pool.get(name)) as Float32Array);
   }
-}
-
-async function scalarOf(t: OrtTensor): Promise<number> {
-  const data = t.location === "gpu-buffer" ? await t.getData(true) : t.data;
-  return Number((data as Float32Array)[0]);
 }

@@ -375,7 +375,9 @@ export class Trainer {
         `truncated ${tr.truncatedExamples} of ${tr.examples} examples to the model's ${tr.maxLength} positions`,
       );
     }
-    const engine = await Engine.create(choice.backend === ORT_TRAINING_BACKEND ? "wasm" : choice.backend);
+    const engine = await Engine.create(choice.backend === ORT_TRAINING_BACKEND ? "wasm" : choice.backend, {
+      threads: o.threads ?? undefined,
+    });
 
     const resume = this.#p.resume;
     const adapter = resume ? resume.adapter : this.#p.adapter;

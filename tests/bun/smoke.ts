@@ -1,6 +1,8 @@
 // Bun smoke test: the bundle (dist/exo-tune.js, from `deno task build`) and mod.ts itself import
-// under Bun and run a graph on the wasm backend. Run by .ci/run with `bun tests/bun/smoke.ts`.
+// under Bun and run a graph on the wasm backend, or on another one named second (native-cpu: the
+// bundle loads onnxruntime-node lazily). Run by .ci/run with `bun tests/bun/smoke.ts <bundle|mod> [backend]`.
 const target = process.argv[2] ?? "bundle";
+const backend = process.argv[3] ?? "wasm";
 // The bundle is mod.ts compiled, so it has mod.ts's API (and no type declarations of its own).
 const lib =
   (target === "mod"
@@ -12,7 +14,7 @@ const g = new Graph("bun_smoke");
 const a = g.input("a", "float32", [2, 3]);
 const b = g.input("b", "float32", [3, 2]);
 g.output(ops.softmax(ops.matmul(a, b), -1), "y");
-const choice = await resolveBackend("wasm");
+const choice = await resolveBackend(backend as "wasm");
 const engine = await Engine.create(choice.backend);
 const session = await engine.createSession(serializeModel(g));
 const out = await session.run({
@@ -26,5 +28,5 @@ const expected = [e, 1 - e, e, 1 - e];
 // The length first: every() on an empty output would pass.
 const ok = y.length === expected.length && y.every((v, i) => Math.abs(v - expected[i]) < 1e-6);
 await session.release();
-console.log(`bun smoke (${target}): ${ok ? "ok" : "FAILED"} ${JSON.stringify(y)}`);
+console.log(`bun smoke (${target}, ${choice.backend}): ${ok ? "ok" : "FAILED"} ${JSON.stringify(y)}`);
 process.exit(ok ? 0 : 1);

@@ -21,38 +21,54 @@ import { buildPreferenceGraph } from "../../src/train/preference_graph.ts";
 import { compileStep } from "../../src/train/step.ts";
 import { sgd } from "../../src/optim/sgd.ts";
 import { engineFor, FIXTURES, halfModelFiles, runLogits } from "./_helpers.ts";
+import { nativeCpuOrSkip } from "../support/native.ts";
 
-for (const dtype of ["bfloat16", "float16"] as const) {
-  Deno.test(`${dtype} weights stay ${dtype} and give the logits and log-probs of their float32 upcast (wasm)`, async () => {
-    const files = await halfModelFiles(dtype);
-    const half = await loadModel("m", files);
-    const upcast = await loadModel("m", files, { dtype: "float32" });
-    for (const [name, t] of half.weights) {
-      assert.equal(t.dtype, dtype, name);
-      assert.deepEqual(tensorToFloat32(t), upcast.weights.get(name)!.data, name);
-    }
-    const engine = await engineFor("wasm");
-    const ids = [[1, 5, 9, 13, 2, 7], [3, 4, 8, 1, 0, 6]];
-    const a = await runLogits(engine, half, ids), b = await runLogits(engine, upcast, ids);
-    // The same float32 values reach the same kernels: equal up to summation order (measured 0).
-    let err = 0;
-    for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i] - b[i]));
-    assert.ok(err <= 1e-5, `max |logit diff| ${err}`);
+const native = await nativeCpuOrSkip();
 
-    const seqs: ScoreSequence[] = [{ promptIds: [1, 5, 9], completionIds: [13, 2, 7] }, {
-      promptIds: [3],
-      completionIds: [4, 8, 1, 0],
-    }];
-    const lp = async (m: typeof half) => {
-      const s = await Scorer.create(m, { engine });
-      try {
-        return await s.score(seqs);
-      } finally {
-        await s.release();
+// Both CPU engines cast the stored 16-bit weights next to each use (halfDtypesFor keeps them):
+// ORT Web's wasm EP and onnxruntime-node's CPU EP (native-cpu) must both run those Casts.
+for (
+  const [dtype, backend] of [
+    ["bfloat16", "wasm"],
+    ["float16", "wasm"],
+    ["bfloat16", "native-cpu"],
+    ["float16", "native-cpu"],
+  ] as const
+) {
+  Deno.test({
+    name: `${dtype} weights stay ${dtype} and give the logits and log-probs of their float32 upcast (${backend})`,
+    ignore: backend === "native-cpu" && !native,
+    fn: async () => {
+      const files = await halfModelFiles(dtype);
+      const half = await loadModel("m", files);
+      const upcast = await loadModel("m", files, { dtype: "float32" });
+      for (const [name, t] of half.weights) {
+        assert.equal(t.dtype, dtype, name);
+        assert.deepEqual(tensorToFloat32(t), upcast.weights.get(name)!.data, name);
       }
-    };
-    const [x, y] = [await lp(half), await lp(upcast)];
-    x.forEach((v, i) => assert.ok(Math.abs(v - y[i]) <= 1e-5, `log-prob ${i}: ${v} vs ${y[i]}`));
+      const engine = await engineFor(backend);
+      const ids = [[1, 5, 9, 13, 2, 7], [3, 4, 8, 1, 0, 6]];
+      const a = await runLogits(engine, half, ids), b = await runLogits(engine, upcast, ids);
+      // The same float32 values reach the same kernels: equal up to summation order (measured 0).
+      let err = 0;
+      for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i] - b[i]));
+      assert.ok(err <= 1e-5, `max |logit diff| ${err}`);
+
+      const seqs: ScoreSequence[] = [{ promptIds: [1, 5, 9], completionIds: [13, 2, 7] }, {
+        promptIds: [3],
+        completionIds: [4, 8, 1, 0],
+      }];
+      const lp = async (m: typeof half) => {
+        const s = await Scorer.create(m, { engine });
+        try {
+          return await s.score(seqs);
+        } finally {
+          await s.release();
+        }
+      };
+      const [x, y] = [await lp(half), await lp(upcast)];
+      x.forEach((v, i) => assert.ok(Math.abs(v - y[i]) <= 1e-5, `log-prob ${i}: ${v} vs ${y[i]}`));
+    },
   });
 }
 
@@ -149,3 +165,36 @@ Deno.test("toHalfBits: every half value round-trips, and floats round to the nea
   assert.deepEqual([...toHalfBits(Float32Array.from([mid - 1e-7, mid + 1e-7, mid]))], [0x3c01, 0x3c02, 0x3c02]);
   assert.deepEqual([...toHalfBits(Float32Array.from([1e6, -1e6, 1e-9]))], [0x7c00, 0xfc00, 0]);
 });
+
+// releaseWeights drops the JS copy once a session exists: that is safe only if the ORT build copied
+// the external-data bytes (the safetensors file itself) at session creation instead of keeping
+// pointers into them. Scribbling over the file's bytes after creation must not change the scores.
+for (const backend of ["wasm", "native-cpu"] as const) {
+  Deno.test({
+    name: `${backend}: a session keeps its own copy of the weights (the file's bytes can go after creation)`,
+    ignore: backend === "native-cpu" && !native,
+    fn: async () => {
+      const files: Uint8Array[] = [];
+      const local = localFiles();
+      const recording: FileSource = {
+        ...local,
+        readBytes: async (p) => {
+          const b = await local.readBytes(p);
+          if (p.endsWith(".safetensors")) files.push(b);
+          return b;
+        },
+      };
+      const model = await loadModel(`${FIXTURES}tiny-llama`, recording);
+      assert.equal(files.length, 1);
+      const s = await Scorer.create(model, { engine: await engineFor(backend) });
+      try {
+        const seqs: ScoreSequence[] = [{ promptIds: [1, 5, 9], completionIds: [13, 2, 7] }];
+        const before = await s.score(seqs);
+        files[0].fill(0x7f, 64); // past the header: every weight becomes ~3.4e38
+        assert.deepEqual(await s.score(seqs), before);
+      } finally {
+        await s.release();
+      }
+    },
+  });
+}

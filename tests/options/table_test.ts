@@ -69,6 +69,7 @@ Deno.test("defaults: every option resolves to the documented default", () => {
     maxSteps: null,
     seed: 0,
     backend: "auto",
+    threads: null,
     checkpointEvery: 0,
     keepCheckpoints: 2,
     resume: false,
@@ -91,6 +92,8 @@ const BAD: [keyof typeof TRAIN_OPTIONS, unknown, string][] = [
   ["optimizer", "adam", "must be one of adamw, sgd, got adam"],
   ["schedule", "step", "must be one of constant, linear, cosine, got step"],
   ["backend", "cuda", `must be one of ${BACKEND_PREFERENCES.join(", ")}, got cuda`],
+  ["threads", 0, "must be an integer >= 1, got 0"],
+  ["threads", 2.5, "must be an integer >= 1, got 2.5"],
   ["batchSize", 0, "must be an integer >= 1, got 0"],
   ["batchSize", 1.5, "must be an integer >= 1, got 1.5"],
   ["gradAccum", 0, "must be an integer >= 1, got 0"],
@@ -196,10 +199,20 @@ Deno.test("README documents every train flag with its default", async () => {
 Deno.test("the fingerprint holds exactly the options that change a run's result", () => {
   const r = resolveTrainOptions(BASE);
   const keys = fingerprintValues(TRAIN_OPTIONS, r).map(([k]) => k);
-  // What may change on resume: where it runs, how often it checkpoints and how many it keeps, and the
-  // resume flag itself; model, data and out enter the fingerprint as the model's identity, the data's hash and the
-  // directory, and the Hub revision through the model's identity (its snapshot, named by commit).
-  const free = ["model", "revision", "data", "out", "backend", "checkpointEvery", "keepCheckpoints", "resume"];
+  // What may change on resume: where it runs (and on how many threads), how often it checkpoints and how many it
+  // keeps, and the resume flag itself; model, data and out enter the fingerprint as the model's identity, the data's
+  // hash and the directory, and the Hub revision through the model's identity (its snapshot, named by commit).
+  const free = [
+    "model",
+    "revision",
+    "data",
+    "out",
+    "backend",
+    "threads",
+    "checkpointEvery",
+    "keepCheckpoints",
+    "resume",
+  ];
   assert.deepEqual(keys, Object.keys(TRAIN_OPTIONS).filter((k) => !free.includes(k)));
   const changed = fingerprintValues(TRAIN_OPTIONS, resolveTrainOptions({ ...BASE, gradAccum: 2 }));
   assert.notDeepEqual(changed, fingerprintValues(TRAIN_OPTIONS, r));
@@ -215,7 +228,7 @@ Deno.test("backend is checked against the runtime's list of backend names", asyn
   assert.equal(backendOption().check("ort-training"), `must be one of ${RUNTIME_BACKEND_PREFERENCES.join(", ")}`);
   await assert.rejects(
     () => resolveBackend("ort-training" as BackendPreference),
-    /^RangeError: ort-training is a training engine \(train --backend ort-training\); here use auto, webgpu, wasm$/,
+    /^RangeError: ort-training is a training engine \(train --backend ort-training\); here use auto, webgpu, wasm, native-cpu, native-webgpu$/,
   );
   assert.notEqual((await resolveBackend("auto")).backend, "ort-training");
 });

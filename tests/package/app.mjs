@@ -3,18 +3,18 @@
 // tarball is installed: Node, Bun and Deno each run this same file (Deno with the import rewritten
 // to `npm:exo-tune`), and tsc type-checks it against the package's `.d.ts` files.
 //
-//   node app.mjs FIXTURES OUT [wasm|webgpu]   ->   one JSON line on stdout (the consumer test asserts on it)
+//   node app.mjs FIXTURES OUT [wasm|webgpu|native-cpu]   ->   one JSON line on stdout (the consumer test asserts on it)
 //
 // FIXTURES holds a copy of tests/fixtures/tiny-gpt2 (with its PyTorch goldens) and pairs.jsonl.
 import process from "node:process";
 import { Generator, loadModel, localFiles, ORT_VERSION, readAdapter, train } from "exo-tune";
 
 const [fixtures, out, backendArg = "wasm"] = process.argv.slice(2);
-if (!fixtures || !out || (backendArg !== "wasm" && backendArg !== "webgpu")) {
-  throw new Error("usage: app.mjs FIXTURES OUT [wasm|webgpu]");
+if (!fixtures || !out || !["wasm", "webgpu", "native-cpu"].includes(backendArg)) {
+  throw new Error("usage: app.mjs FIXTURES OUT [wasm|webgpu|native-cpu]");
 }
-/** @type {"wasm" | "webgpu"} */
-const backend = backendArg;
+/** @type {"wasm" | "webgpu" | "native-cpu"} */
+const backend = /** @type {any} */ (backendArg);
 const model = `${fixtures}/tiny-gpt2`;
 
 // One training step: the fixture's golden EXO-pref step (plain SGD at lr 1 from the fixture's

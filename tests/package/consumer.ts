@@ -9,7 +9,10 @@
  * - tsc (nodenext) and `deno check` type-check `app.mjs` against the package's `.d.ts` files;
  * - the CLI runs from the installed package: `npx exo-tune doctor`, `bunx exo-tune doctor`,
  *   `deno run -A npm:exo-tune doctor`, and `npx exo-tune demo` (a 1-step demo that must find the
- *   bundled model and data inside node_modules).
+ *   bundled model and data inside node_modules);
+ * - all of the above without onnxruntime-node, an optional peer dependency that npm does not
+ *   install (doctor must say it is absent); then it is installed beside exo-tune and the golden
+ *   step runs on `native-cpu` from Node and Deno.
  *
  * Any runtime that cannot do its part fails the test. Prints one line per check and ends with
  * "package: N passed, M failed"; exits 1 when anything failed.
@@ -209,6 +212,18 @@ try {
       r.code === 0 ? `${rep?.runtime?.name}, backend ${rep?.backend}` : tail(r),
     );
   }
+  // onnxruntime-node is an optional peer: npm did not install it, and doctor says so (auto uses the rest).
+  const noNative = await sh("npx", ["--no-install", "exo-tune", "doctor", "--json"], app);
+  const nrep = lastJson(noNative) as
+    | { native?: { available: boolean; failure: string | null }; backend?: string }
+    | null;
+  const nativeDir = await stat(join(app, "node_modules/onnxruntime-node")).then(() => true, () => false);
+  check(
+    !nativeDir && nrep?.native?.available === false && nrep.native.failure === "not-installed" &&
+      nrep.backend !== "native-cpu",
+    "without onnxruntime-node (an optional peer, not installed by npm): doctor reports it absent, auto uses the rest",
+    `installed: ${nativeDir}, native ${JSON.stringify(nrep?.native?.failure)}, backend ${nrep?.backend}`,
+  );
   // WebGPU from the installed package, where Deno finds an adapter (CI installs Mesa's lavapipe and,
   // as in `deno task test`, requires it). Greedy tokens after the first may differ from wasm's on
   // near-ties, so only the golden checks apply.
@@ -263,6 +278,33 @@ try {
     "npx exo-tune demo finds the bundled model and data in node_modules (1 step)",
     demo.code === 0 ? `${d?.before?.pairs} held-out pairs, adapter written: ${adapterWritten}` : tail(demo),
   );
+
+  // 6. The native engine: onnxruntime-node installed beside exo-tune (npm 11 skips its postinstall,
+  // which only downloads CUDA libraries; the variable covers older npm). From npm's cache: `npm ci`
+  // in the repository put it there.
+  const addNative = await sh(
+    "npm",
+    ["install", "--no-audit", "--no-fund", "--prefer-offline", "onnxruntime-node@1.30.0"],
+    app,
+    { ONNXRUNTIME_NODE_INSTALL: "skip" },
+  );
+  if (addNative.code !== 0) {
+    check(false, "npm install onnxruntime-node beside exo-tune", tail(addNative));
+  } else {
+    for (const [name, cmd, args] of [runtimes[0], runtimes[2]]) {
+      const r = await sh(cmd, [...args, fixtures, join(work, `run-${name}-native`), "native-cpu"], app);
+      const res = lastJson(r) as { backend: string; steps: number; loss: number; updateError: number } | null;
+      const lossErr = res ? Math.abs(res.loss - goldenLoss) / Math.abs(goldenLoss) : NaN;
+      check(
+        r.code === 0 && res?.backend === "native-cpu" && res.steps === 1 && lossErr <= LOSS_TOL &&
+          res.updateError <= UPDATE_TOL,
+        `${name}, native-cpu (onnxruntime-node installed beside exo-tune): the golden step`,
+        res
+          ? `loss rel. error ${lossErr.toExponential(1)}, adapter error ${res.updateError.toExponential(1)}`
+          : tail(r),
+      );
+    }
+  }
 } catch (e) {
   check(false, "package consumer test", (e as Error).message);
 } finally {

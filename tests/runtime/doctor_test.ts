@@ -21,16 +21,24 @@ Deno.test("doctor --json has the documented fields and auto's choice follows the
   assert.equal(r.wasm.ok, true, r.wasm.error ?? "wasm failed");
   assert.equal(typeof r.webgpu.available, "boolean");
   assert.equal(typeof r.webgpu.reason, "string");
+  // Without a hardware GPU, auto takes native-cpu where onnxruntime-node loads, else wasm.
+  const cpu = r.native.available ? "native-cpu" : "wasm";
   if (r.webgpu.available) {
     const a = r.webgpu.adapter as { isFallbackAdapter: boolean; description: string; limits: Record<string, number> };
     assert.ok(a.limits.maxBufferSize > 0);
     // auto takes WebGPU only on a hardware adapter.
-    assert.equal(r.backend, a.isFallbackAdapter ? "wasm" : "webgpu");
-    if (a.isFallbackAdapter) assert.match(r.reason, /fallback/);
+    if (a.isFallbackAdapter) {
+      assert.ok(r.backend === cpu || r.backend === "native-webgpu", r.backend);
+      assert.match(r.backends.find((b) => b.backend === "webgpu")!.reason, /fallback/);
+    } else assert.equal(r.backend, "webgpu");
   } else {
-    assert.equal(r.backend, "wasm");
+    assert.ok(r.backend === cpu || r.backend === "native-webgpu", r.backend);
     assert.equal(r.webgpu.adapter, null);
   }
+  // Every backend is listed, in auto's order, with why it was taken or passed over.
+  assert.deepEqual(r.backends.map((b) => b.backend), ["webgpu", "native-webgpu", "native-cpu", "wasm"]);
+  assert.equal(r.backends.find((b) => b.status === "taken")?.backend, r.backend);
+  for (const b of r.backends) assert.ok(b.reason.length > 0 && b.status !== "not-tried", `${b.backend}: probed`);
   // The report is what --json prints: it must survive JSON.
   assert.deepEqual(JSON.parse(JSON.stringify(r)).backend, r.backend);
 });
@@ -61,11 +69,12 @@ Deno.test("doctor's text report prints the loaded ORT version; a bad --backend e
   assert.equal(text.code, 0, text.stderr);
   assert.match(
     text.stdout,
-    new RegExp(`^ort +onnxruntime-web ${(await installedOrtVersion()).replaceAll(".", "\\.")}$`, "m"),
+    // onnxruntime-node's version follows on the same line ("not loaded" where it is absent).
+    new RegExp(`^ort +onnxruntime-web ${(await installedOrtVersion()).replaceAll(".", "\\.")}; onnxruntime-node `, "m"),
   );
   const bad = await run("--backend", "cuda");
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /^--backend must be one of auto, webgpu, wasm, got cuda/);
+  assert.match(bad.stderr, /^--backend must be one of auto, webgpu, wasm, native-cpu, native-webgpu, got cuda/);
 });
 
 Deno.test("the CLI prints one JSON object for doctor --json", async () => {

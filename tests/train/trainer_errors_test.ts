@@ -163,7 +163,7 @@ const CASES: BadCase[] = [
     name: "unknown-backend",
     data: { path: `${FX}/pairs.jsonl` },
     args: ["--backend", "cuda"],
-    message: () => "--backend must be one of auto, webgpu, wasm, ort-training, got cuda",
+    message: () => "--backend must be one of auto, webgpu, wasm, native-cpu, native-webgpu, ort-training, got cuda",
   },
   {
     name: "unknown-option",

@@ -1,18 +1,19 @@
 /**
  * Issue #6, "Show" 1: one step of `--optimizer sgd --lr 1 --max-grad-norm 0 --batch-size <all>`
  * from the fixture's adapter changes it by exactly minus PyTorch's gradient (golden.json
- * `losses.float64.<loss>.grad`), for every fixture model and each of the four losses, on wasm; on
- * WebGPU for a subset covering every loss and both architectures. For exo-pref the result also
+ * `losses.float64.<loss>.grad`), for every fixture model and each of the four losses, on wasm and on
+ * native-cpu (onnxruntime-node); on WebGPU (and native-webgpu where a GPU exists) for a subset
+ * covering every loss and both architectures. For exo-pref the result also
  * equals `adapter_after_sgd_exo/`. The first metrics line is checked against the golden loss,
  * log-ratios and log-probs, under TRL's metric names.
  *
  * Tolerance: for each tensor, max_i |(after_i − before_i) + grad_i| / max_i |grad_i| <= 2e-5 (the
  * worst element error relative to the tensor's largest gradient, i.e. the scale of the update).
- * Measured: 1.0e-6 to 2.0e-6 on wasm and WebGPU (our float32 step against PyTorch's float64
- * gradient), so the bound is 10x the worst. The metrics of the first step (loss, rewards, log-probs)
- * are held to 4e-6 relative (measured at most 4.1e-7), and every field of a metric line is checked:
- * the pair metrics against TRL's definitions, the group metrics against a direct computation from
- * the golden log-ratios, log-probs and rewards.
+ * Measured: 1.0e-6 to 2.0e-6 on wasm, native-cpu and WebGPU (our float32 step against PyTorch's
+ * float64 gradient), so the bound is 10x the worst. The metrics of the first step (loss, rewards,
+ * log-probs) are held to 4e-6 relative (measured at most 4.1e-7), and every field of a metric line
+ * is checked: the pair metrics against TRL's definitions, the group metrics against a direct
+ * computation from the golden log-ratios, log-probs and rewards.
  */
 
 import assert from "node:assert/strict";
@@ -33,6 +34,7 @@ import {
   runTrainCli,
   webgpuOrSkip,
 } from "./_trainer_support.ts";
+import { nativeCpuOrSkip, nativeWebgpuOrSkip } from "../support/native.ts";
 
 const LOSSES: LossKind[] = ["exo-pref", "dpo-pref", "exo-rw", "dpo-rw"];
 /** Update error relative to max|grad|: 10x the worst measured (2.0e-6, tiny-llama dpo-pref on wasm). */
@@ -198,6 +200,17 @@ for (const model of MODELS) {
   });
 }
 
+const native = await nativeCpuOrSkip();
+for (const model of MODELS) {
+  Deno.test({
+    name: `one SGD step at lr 1 on ${model} is minus the golden gradient, each loss (native-cpu)`,
+    ignore: !native,
+    fn: async () => {
+      for (const loss of LOSSES) await goldenStep(model, loss, "native-cpu");
+    },
+  });
+}
+
 Deno.test("the train CLI (subprocess, --json) does the golden exo-pref step on tiny-gpt2 (wasm)", async () => {
   const out = await Deno.makeTempDir({ prefix: "golden-cli-" });
   try {
@@ -310,5 +323,13 @@ Deno.test({
   ignore: !(await webgpuOrSkip()),
   fn: async () => {
     for (const [model, loss] of WEBGPU_CASES) await goldenStep(model, loss, "webgpu");
+  },
+});
+
+Deno.test({
+  name: "one SGD step at lr 1 is minus the golden gradient on native-webgpu (every loss, both architectures)",
+  ignore: !(await nativeWebgpuOrSkip()),
+  fn: async () => {
+    for (const [model, loss] of WEBGPU_CASES) await goldenStep(model, loss, "native-webgpu");
   },
 });
