@@ -27,7 +27,7 @@ import { flagMessage, helpText, parseFlags, UsageError } from "./flags.ts";
  * trains (those have no meaning for a TRL script), plus `--help`.
  */
 const FLAGS = {
-  ...omitOptions(TRAIN_OPTIONS, ["backend", "threads", "checkpointEvery", "resume", "order"]),
+  ...omitOptions(TRAIN_OPTIONS, ["backend", "threads", "checkpointEvery", "keepCheckpoints", "resume", "order"]),
   data: TRAIN_FILE_OPTIONS.data,
   out: { ...TRAIN_FILE_OPTIONS.out, help: "directory for train_trl.py and trl_config.json" },
   help: flag({ help: "show this help", fingerprint: false }),
@@ -41,8 +41,9 @@ Writes DIR/train_trl.py and DIR/trl_config.json: the run that \`train\` would ma
 DPOTrainer script (loss_type "exo_pair" for exo-pref, "sigmoid" for dpo-pref; same beta, epsilon,
 LoRA, learning rate and schedule, batch size, data file). Run it with
   accelerate launch DIR/train_trl.py --output-dir runs/trl [--max-steps N]
-Takes the options of \`deno task cli train --help\` but --backend, --threads, --checkpoint-every and
---resume (they do not change the run) and --order (TRL's sampler shuffles). exo-rw and dpo-rw have no TRL counterpart.`,
+Takes the options of \`deno task cli train --help\` but --backend, --threads, --checkpoint-every,
+--keep-checkpoints and --resume (they do not change the run) and --order (TRL's sampler shuffles). exo-rw and dpo-rw
+have no TRL counterpart.`,
     FLAGS,
   );
 

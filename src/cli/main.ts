@@ -21,6 +21,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
     load: () => import("./export_trl.ts"),
   },
   demo: { summary: "tune the bundled review model and show the effect", load: () => import("./demo.ts") },
+  experiment: {
+    summary: "EXO vs DPO vs Best-of-N: the reward-KL frontier on the bundled model",
+    load: () => import("./experiment.ts"),
+  },
   "ort-artifacts": {
     summary: "write (or --check) ONNX Runtime training artifacts for an adapter",
     load: () => import("./ort_artifacts.ts"),

@@ -25,7 +25,7 @@ import type { BackendName } from "../runtime/ort.ts";
 import { type Engine, engineFor, type OrtTensor } from "../runtime/session.ts";
 import { Rng } from "../util/rng.ts";
 import { type Feeds, KvDecoder, uploadOnce } from "./decoder.ts";
-import { checkSamplingOptions, isGreedy, sampleToken, type SamplingOptions } from "./sampling.ts";
+import { checkSamplingOptions, isGreedy, logSoftmaxAt, sampleToken, type SamplingOptions } from "./sampling.ts";
 import { TextStream } from "./stop.ts";
 
 /** A prompt: text (tokenized with the model's tokenizer) or token ids used verbatim. */
@@ -62,6 +62,14 @@ export interface GenerateOptions extends SamplingOptions {
   eosTokenIds?: readonly number[];
   /** Add the tokenizer's special tokens (e.g. Llama's `<s>`) to text prompts. Default true. */
   addSpecialTokens?: boolean;
+  /**
+   * Also report each generated token's log-probability under the model's own distribution
+   * (`log_softmax(logits)`, no temperature, top-k or top-p: what {@link Scorer} computes), in float64
+   * from the logits the token was drawn from. With temperature 1 and no top-k/top-p that is the
+   * distribution sampled from, so `logprob` is log π(y|x) of the sampled y, EOS included when it
+   * ended the sequence. Default false (greedy then downloads only the argmax).
+   */
+  logprobs?: boolean;
 }
 
 /** Why a sequence ended. */
@@ -79,6 +87,8 @@ export interface StreamEvent {
   text: string;
   /** Set on the sequence's last event. */
   finishReason?: FinishReason;
+  /** log π(token | prefix) under the model's own distribution (with `logprobs: true`). */
+  logprob?: number;
 }
 
 /** One finished completion. */
@@ -92,6 +102,10 @@ export interface GeneratedSequence {
   /** Decoded completion (special tokens skipped), cut before a stop string. */
   text: string;
   finishReason: FinishReason;
+  /** With `logprobs: true`: log π(token | prefix) of each of `tokenIds` (model distribution, τ = 1). */
+  tokenLogprobs?: number[];
+  /** With `logprobs: true`: their sum, log π(tokenIds | prompt). */
+  logprob?: number;
 }
 
 /**
@@ -299,7 +313,9 @@ export class Generator {
     const generated: number[][] = Array.from({ length: rows }, () => []);
     const finish: (FinishReason | null)[] = new Array(rows).fill(null);
     const greedy = isGreedy(sampling);
-    const want = greedy ? "next_token" : "logits";
+    const withLogprobs = options.logprobs ?? false;
+    const logprobs: number[][] | null = withLogprobs ? Array.from({ length: rows }, () => []) : null;
+    const want = greedy && !withLogprobs ? "next_token" : "logits";
     const V = c.vocabSize;
     const timings: GenerationTimings = {
       backend: this.backend,
@@ -322,11 +338,12 @@ export class Generator {
       const next: number[] = new Array(rows).fill(padId);
       for (let r = 0; r < rows; r++) {
         if (finish[r]) continue;
-        const id = greedy ? out.nextTokens![r] : sampleToken(out.logits!, sampling, rngs[r], r * V, V);
+        const id = out.nextTokens ? out.nextTokens[r] : sampleToken(out.logits!, sampling, rngs[r], r * V, V);
         generated[r].push(id);
         next[r] = id;
         const s = streams[r];
         const ev: StreamEvent = { index: r, prompt: rowSource[r], sample: r % K, tokenId: id, text: "" };
+        if (logprobs) logprobs[r].push(ev.logprob = logSoftmaxAt(out.logits!, id, r * V, V));
         if (eos.has(id)) {
           finish[r] = "eos";
           ev.text = s.finish();
@@ -360,6 +377,7 @@ export class Generator {
       tokenIds: generated[r],
       text: s.text,
       finishReason: finish[r]!,
+      ...(logprobs ? { tokenLogprobs: logprobs[r], logprob: logprobs[r].reduce((a, b) => a + b, 0) } : {}),
     }));
     return { sequences, seed, sampling, timings };
   }

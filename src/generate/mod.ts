@@ -17,6 +17,14 @@ export {
   resolveSampling,
   type StreamEvent,
 } from "./generator.ts";
-export { argmax, type Candidates, candidates, draw, sampleToken, type SamplingOptions } from "./sampling.ts";
+export {
+  argmax,
+  type Candidates,
+  candidates,
+  draw,
+  logSoftmaxAt,
+  sampleToken,
+  type SamplingOptions,
+} from "./sampling.ts";
 export { type TextDelta, TextStream } from "./stop.ts";
 export { KvDecoder, type StepOutput, type StepResult } from "./decoder.ts";

@@ -144,6 +144,26 @@ function kthLargest(logits: ArrayLike<number>, offset: number, length: number, k
   return a[target];
 }
 
+/**
+ * `log_softmax(logits)[id]` of one row, in float64: `z_id − max − log Σ exp(z − max)`. The model's
+ * own distribution (temperature 1, nothing cut), as the scorer's graph computes it.
+ */
+export function logSoftmaxAt(
+  logits: ArrayLike<number>,
+  id: number,
+  offset: number = 0,
+  length: number = logits.length - offset,
+): number {
+  if (!(Number.isInteger(id) && id >= 0 && id < length)) {
+    throw new RangeError(`token id ${id} is outside [0, ${length})`);
+  }
+  let max = -Infinity;
+  for (let i = 0; i < length; i++) max = Math.max(max, logits[offset + i]);
+  let sum = 0;
+  for (let i = 0; i < length; i++) sum += Math.exp(logits[offset + i] - max);
+  return logits[offset + id] - max - Math.log(sum);
+}
+
 /** Draws one id from candidates with one uniform number from `rng`. */
 export function draw(c: Candidates, rng: Rng): number {
   const u = rng.next();

@@ -64,7 +64,10 @@ export function checkpointName(step: number): string {
   return `step-${String(step).padStart(6, "0")}`;
 }
 
-/** Writes a checkpoint atomically and prunes old ones. Returns its directory. */
+/**
+ * Writes a checkpoint atomically and prunes old ones, keeping the newest `keep` (`Infinity`: all).
+ * Returns its directory.
+ */
 export async function saveCheckpoint(
   outDir: string,
   fs: FileSink & FileSource,

@@ -99,6 +99,7 @@ export type TrainOptionTable = {
   readonly backend: OptionSpec<TrainBackendPreference, "default">;
   readonly threads: OptionSpec<number, "unset">;
   readonly checkpointEvery: OptionSpec<number, "default">;
+  readonly keepCheckpoints: OptionSpec<number, "default">;
   readonly resume: OptionSpec<boolean, "default">;
 };
 
@@ -237,6 +238,16 @@ export const TRAIN_OPTIONS: TrainOptionTable = {
     fingerprint: false,
     defaultText: "0: at the end and on Ctrl-C",
     help: "also checkpoint every N updates",
+  }),
+  /**
+   * Checkpoints kept in `out/checkpoints` (older ones are removed); 0 keeps every one, e.g. to
+   * evaluate the adapter along training (the experiment does).
+   */
+  keepCheckpoints: integer({
+    default: 2,
+    min: 0,
+    fingerprint: false,
+    help: "checkpoints kept in --out/checkpoints, 0 = all",
   }),
   /** Continue from the newest checkpoint in `out/checkpoints`. */
   resume: flag({ help: "continue from the newest checkpoint in --out", fingerprint: false }),

@@ -524,7 +524,7 @@ export class Trainer {
         },
         adapter: { config: adapter.config, tensors },
         optimizer: st.slots,
-      });
+      }, o.keepCheckpoints === 0 ? Infinity : o.keepCheckpoints);
     };
 
     try {

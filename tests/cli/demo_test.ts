@@ -41,6 +41,11 @@ Deno.test("demo trains, writes a PEFT adapter and reports held-out metrics befor
     for (const k of ["base", "tuned"]) {
       assert.ok(report.reward[k] >= -1 && report.reward[k] <= 1, `${k}: ${report.reward[k]}`);
     }
+    // KL(tuned || base) from the tuned model's own samples at T = 1: finite, with its standard error;
+    // after 4 updates it is small (a true KL is >= 0; the estimate may dip below by its noise).
+    assert.ok(Number.isFinite(report.reward.kl.mean) && report.reward.kl.se >= 0, JSON.stringify(report.reward.kl));
+    assert.ok(report.reward.kl.mean > -3 * report.reward.kl.se - 1e-3, JSON.stringify(report.reward.kl));
+    assert.ok(report.reward.tunedT1.mean >= -1 && report.reward.tunedT1.mean <= 1);
     assert.equal(report.samples.length, 1);
     assert.equal(typeof report.samples[0].tuned, "string");
     const cfg = JSON.parse(await Deno.readTextFile(`${out}/adapter_config.json`));

@@ -72,6 +72,7 @@ Deno.test("defaults: every option resolves to the documented default", () => {
     backend: "auto",
     threads: null,
     checkpointEvery: 0,
+    keepCheckpoints: 2,
     resume: false,
   });
   // Hooks that are not options pass through untouched (and are not resolved).
@@ -215,10 +216,20 @@ Deno.test("README documents every train flag with its default", async () => {
 Deno.test("the fingerprint holds exactly the options that change a run's result", () => {
   const r = resolveTrainOptions(BASE);
   const keys = fingerprintValues(TRAIN_OPTIONS, r).map(([k]) => k);
-  // What may change on resume: where it runs (and on how many threads), how often it checkpoints, and the resume flag itself;
-  // model, data and out enter the fingerprint as the model's identity, the data's hash and the
-  // directory, and the Hub revision through the model's identity (its snapshot, named by commit).
-  const free = ["model", "revision", "data", "out", "backend", "threads", "checkpointEvery", "resume"];
+  // What may change on resume: where it runs (and on how many threads), how often it checkpoints and how many it
+  // keeps, and the resume flag itself; model, data and out enter the fingerprint as the model's identity, the data's
+  // hash and the directory, and the Hub revision through the model's identity (its snapshot, named by commit).
+  const free = [
+    "model",
+    "revision",
+    "data",
+    "out",
+    "backend",
+    "threads",
+    "checkpointEvery",
+    "keepCheckpoints",
+    "resume",
+  ];
   assert.deepEqual(keys, Object.keys(TRAIN_OPTIONS).filter((k) => !free.includes(k)));
   const changed = fingerprintValues(TRAIN_OPTIONS, resolveTrainOptions({ ...BASE, gradAccum: 2 }));
   assert.notDeepEqual(changed, fingerprintValues(TRAIN_OPTIONS, r));

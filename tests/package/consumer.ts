@@ -33,7 +33,7 @@ const FX = `${ROOT}/tests/fixtures`;
 const ALLOWED = [
   /^dist\/esm\/.+\.(js|d\.ts)$/,
   /^models\/review-gpt2\/[^/]+$/,
-  /^data\/(README\.md|pairs\.jsonl|pairs-test\.jsonl|prompts-test\.jsonl)$/,
+  /^data\/(README\.md|pairs\.jsonl|pairs-test\.jsonl|prompts-test\.jsonl|rewards\.jsonl)$/,
   /^(package\.json|README\.md|LICENSE)$/,
 ];
 const REQUIRED = [
