@@ -29,7 +29,7 @@
  * @module
  */
 
-import type { FileSink, FileSource } from "./files.ts";
+import type { FileSink, FileSource } from "./types.ts";
 
 /** A writable in-memory file tree (see the module doc for its semantics). */
 export interface MemoryFiles extends FileSource, FileSink {

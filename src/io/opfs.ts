@@ -25,7 +25,7 @@
  * @module
  */
 
-import type { FileSink, FileSource } from "./files.ts";
+import type { FileSink, FileSource } from "./types.ts";
 
 const JOURNAL = ".exo-tune-rename.json";
 

@@ -10,7 +10,10 @@
  * @module
  */
 
-import type { OrtModule } from "./ort.ts";
+import type * as Ort from "onnxruntime-web";
+
+/** The ORT module type (as in ort.ts, which imports this module, so not imported from there). */
+type OrtModule = typeof Ort;
 
 /** The npm package and version the native backends were built and tested against. */
 export const NATIVE_PACKAGE = "onnxruntime-node";

@@ -50,6 +50,9 @@ import {
   resolveOnlineOptions,
 } from "./online_options.ts";
 import { isRewardLoss } from "./preference_graph.ts";
+import type { OnlineUpdate } from "./online_options.ts";
+
+export type { OnlineUpdate } from "./online_options.ts";
 import type { OptimizerState } from "./step_runner.ts";
 import { hash, optionChanges } from "./trainer.ts";
 
@@ -59,23 +62,6 @@ export {
   type ResolvedOnlineOptions,
   resolveOnlineOptions,
 } from "./online_options.ts";
-
-/** What one update did. */
-export interface OnlineUpdate {
-  /** Updates done (1 after the first). */
-  step: number;
-  lr: number;
-  loss: number;
-  gradNorm: number;
-  /** TRL's metrics of the batch. */
-  metrics: Record<string, number>;
-  /** The new records trained on: log indices `[from, to)`. */
-  examples: { from: number; to: number };
-  /** Records replayed from the buffer. */
-  replayed: number;
-  /** Wall-clock seconds: reference scoring, the step, reading back the adapter, checkpoint, swap, all. */
-  seconds: { reference: number; step: number; readback: number; checkpoint: number; swap: number; total: number };
-}
 
 /** Where a tuner stands. */
 export interface OnlineStats {

@@ -23,7 +23,6 @@ import {
 import type { BackendPreference } from "../runtime/backend.ts";
 import type { Engine } from "../runtime/session.ts";
 import { TRAIN_OPTIONS, type TrainOptionTable } from "./options.ts";
-import type { OnlineUpdate } from "./online.ts";
 
 /** The trainer's entries an online tuner takes as they are. */
 const SHARED = [
@@ -122,4 +121,21 @@ export type ResolvedOnlineOptions = ResolvedOptions<OnlineOptionTable>;
 /** Fills in defaults and checks every option; throws an `OptionError` naming the option. */
 export function resolveOnlineOptions(o: OnlineOptions): ResolvedOnlineOptions {
   return resolveOptions(ONLINE_OPTIONS, o);
+}
+
+/** What one update did. */
+export interface OnlineUpdate {
+  /** Updates done (1 after the first). */
+  step: number;
+  lr: number;
+  loss: number;
+  gradNorm: number;
+  /** TRL's metrics of the batch. */
+  metrics: Record<string, number>;
+  /** The new records trained on: log indices `[from, to)`. */
+  examples: { from: number; to: number };
+  /** Records replayed from the buffer. */
+  replayed: number;
+  /** Wall-clock seconds: reference scoring, the step, reading back the adapter, checkpoint, swap, all. */
+  seconds: { reference: number; step: number; readback: number; checkpoint: number; swap: number; total: number };
 }
