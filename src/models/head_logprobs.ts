@@ -183,7 +183,8 @@ export function buildHeadSequenceLogprobs(
   chunk = VOCAB_CHUNK,
 ): Value {
   // The head runs only where the mask is nonzero (the completion tokens): their flat positions.
-  const nz = op.nonZero(op.reshape(mask, [-1]));
+  // Its count is named `positions_*` (the completion tokens), which the bench binds to size the head.
+  const nz = op.nonZero(op.reshape(mask, [-1]), "positions");
   const lp = buildHeadLogprobs(mb, hidden, head, targets, temperature, chunk, op.squeeze(nz, [0]));
   const m = mask.dtype === lp.dtype ? mask : op.cast(mask, lp.dtype);
   return op.reduceSum(op.mul(lp, m), [1]);

@@ -388,8 +388,8 @@ export function arange(g: Graph, start: Dim, length: Dim): Value {
   }])[0];
 }
 
-/** The indices of x's nonzero entries, `[rank, n]` int64 (n: a fresh dim, known only at run time). */
-export function nonZero(x: Value): Value {
+/** The indices of x's nonzero entries, `[rank, n]` int64 (n: a fresh dim named `<dimPrefix>_*`, known only at run time). */
+export function nonZero(x: Value, dimPrefix = "nonzero"): Value {
   const g = x.graph;
-  return g.addNode("NonZero", [x], [{ dtype: "int64", shape: [x.shape.length, g.freshDim("nonzero")] }])[0];
+  return g.addNode("NonZero", [x], [{ dtype: "int64", shape: [x.shape.length, g.freshDim(dimPrefix)] }])[0];
 }
