@@ -94,3 +94,19 @@ export function countMatmulFlops(g: Graph, given: Bindings): FlopCount {
   const largest = [...merged].map(([name, f]) => ({ name, flops: f })).sort((x, y) => y.flops - x.flops).slice(0, 8);
   return { flops, matmuls, largest };
 }
+
+/**
+ * FLOPs of one run of a graph, by its symbolic dims plus `positions`, the number of completion
+ * tokens (the fused head runs on those only; every NonZero-made `positions_*` dim is bound to it).
+ */
+export function flopCounter(g: Graph): (b: Record<string, number>) => number {
+  const positionDims = new Set<string>();
+  for (const v of g.values.values()) {
+    for (const d of v.shape) if (typeof d === "string" && d.startsWith("positions")) positionDims.add(d);
+  }
+  return (b) => {
+    const all: Record<string, number> = { ...b };
+    for (const d of positionDims) all[d] = b.positions;
+    return countMatmulFlops(g, all).flops;
+  };
+}

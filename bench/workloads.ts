@@ -25,7 +25,7 @@ import { StepRunner } from "../src/train/step_runner.ts";
 import { shouldRecompute } from "../src/train/memory_plan.ts";
 import { OrtTrainingRunner } from "../src/ort_training/mod.ts";
 import { Rng } from "../src/util/rng.ts";
-import { countMatmulFlops } from "./flops.ts";
+import { flopCounter } from "./flops.ts";
 import { onlineUpdate } from "./online_workload.ts";
 import { type PairIds, SHAPES, sharedInputs } from "./inputs.ts";
 import type { MemoryProfile } from "./memory.ts";
@@ -423,22 +423,6 @@ async function decode(ctx: WorkloadContext, size: "tiny" | "small"): Promise<Run
     await gen.release();
   }
   return out;
-}
-
-/**
- * FLOPs of one run of a graph, by its symbolic dims plus `positions`, the number of completion
- * tokens (the fused head runs on those only; every NonZero-made `positions_*` dim is bound to it).
- */
-function flopCounter(g: Graph): (b: Record<string, number>) => number {
-  const positionDims = new Set<string>();
-  for (const v of g.values.values()) {
-    for (const d of v.shape) if (typeof d === "string" && d.startsWith("positions")) positionDims.add(d);
-  }
-  return (b) => {
-    const all: Record<string, number> = { ...b };
-    for (const d of positionDims) all[d] = b.positions;
-    return countMatmulFlops(g, all).flops;
-  };
 }
 
 function sumOf(xs: ArrayLike<number>): number {
