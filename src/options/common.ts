@@ -44,7 +44,7 @@ export function threadsOption(): OptionSpec<number, "unset"> {
     default: null,
     min: 1,
     fingerprint: false,
-    defaultText: "native-cpu: all cores, wasm: 1",
+    defaultText: "native-cpu: all cores, wasm: the cores, at most 4",
     help: "CPU threads: native-cpu intra-op threads, wasm threads",
   });
 }

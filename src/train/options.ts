@@ -229,7 +229,7 @@ export const TRAIN_OPTIONS: TrainOptionTable = {
   backend: trainBackendOption(
     "where the step graphs run: auto picks WebGPU on a hardware adapter, else native-cpu where onnxruntime-node loads, else wasm; ort-training (never picked by auto) is ORT Web 1.19.2's TrainingSession on wasm",
   ),
-  /** CPU threads: native-cpu's intra-op threads (default all cores), wasm's (default 1). */
+  /** CPU threads: native-cpu's intra-op threads (default all cores), wasm's (default the cores, at most 4; per process). */
   threads: threadsOption(),
   /** Write a checkpoint every N updates (0: only at the end and on interruption). */
   checkpointEvery: integer({

@@ -19,6 +19,13 @@ export interface RunSpec {
   lr: number;
   r: number;
   seed: number;
+  /**
+   * wasm threads, on the page (its `threads` URL parameter) and in the Deno trainer alike: ORT's
+   * kernels split their sums by thread, so results across thread counts differ by ~1e-6 after a few
+   * steps (measured 1.3e-6 here, 1 thread against 2); only equal counts are bit-identical. ORT's
+   * count is fixed per process once loaded, so every spec in one test process uses the same one.
+   */
+  threads: number;
 }
 
 const cache = new Map<string, Promise<LoraAdapter>>();
@@ -44,6 +51,7 @@ export function denoAdapter(spec: RunSpec): Promise<LoraAdapter> {
           beta: 0.1,
           loraR: spec.r,
           seed: spec.seed,
+          threads: spec.threads,
           checkpointEvery: 0,
         });
         await trainer.train();

@@ -30,10 +30,20 @@ const available = await browserAvailable();
 const opts = { ignore: !available, sanitizeOps: false, sanitizeResources: false };
 
 /** Tiny GPT-2 fixture, its 3 pairs as one batch: a few AdamW steps at lr 1e-2 move the loss a lot. */
-const SPEC: RunSpec = { model: "tiny-gpt2", data: "pairs.jsonl", steps: 4, batch: 3, lr: 0.01, r: 4, seed: 0 };
+const SPEC: RunSpec = {
+  model: "tiny-gpt2",
+  data: "pairs.jsonl",
+  steps: 4,
+  batch: 3,
+  lr: 0.01,
+  r: 4,
+  seed: 0,
+  threads: 2, // the page's wasm runs and the Deno reference alike (RunSpec.threads)
+};
 
 // The page's adapter against the Deno engine's (wasm) after the same steps, as the largest absolute
-// difference over all LoRA weights (which reach ~0.14 here). Measured (2026-11-29): wasm with 2
+// difference over all LoRA weights (which reach ~0.14 here), both on wasm with SPEC.threads (another
+// thread count differs by ~1e-6: 1.3e-6 for 1 against 2). Measured (2026-11-29): wasm with 2
 // threads in Chromium 0 (bit-identical: the same graph and kernels), also after a stop, reload and
 // resume; WebGPU on SwiftShader 8.2e-7 (fp32 kernels that sum in another order). The bounds: a few
 // fp32 ulps at 0.14 (1.5e-8 each) for wasm, ~10x the measured error for WebGPU.
@@ -139,7 +149,7 @@ Deno.test(
   async () => {
     const s = await openSession();
     try {
-      await trainAndCompare(s, "wasm", 2, WASM_TOL, "wasm-2-threads", async (page) => {
+      await trainAndCompare(s, "wasm", SPEC.threads, WASM_TOL, "wasm-2-threads", async (page) => {
         // A URL that is no model directory (three segments: `org/name` would be looked up as a Hub id, and
         // there is no network here): the error shows, the model loaded before stays.
         const status = await text(page, "#model-status");
@@ -159,7 +169,10 @@ Deno.test(
         await waitReady(page);
       });
       const page = s.page;
-      assert.match(await text(page, "#log"), /cross-origin isolated true, wasm threads 2/);
+      assert.match(
+        await text(page, "#log"),
+        new RegExp(`cross-origin isolated true, wasm threads ${SPEC.threads}$`, "m"),
+      );
       await page.click("#samples");
       await page.waitForSelector("#samples-table:not([hidden])", { timeout: 120_000 });
       const rows = await page.$$eval("#samples-table tbody tr", (trs) => trs.map((tr) => tr.children.length));
@@ -194,7 +207,7 @@ Deno.test("page: stop, reload, resume from the OPFS checkpoint; a malformed JSON
   try {
     let id = "";
     await t.step("stop after a checkpoint", async () => {
-      await page.goto(pageUrl(s, pageParams(1)));
+      await page.goto(pageUrl(s, pageParams(spec.threads))); // the reload keeps the URL, so its threads
       await waitReady(page);
       await setOptions(page, formOptions("wasm", spec, 2));
       await page.click("#train");
@@ -211,6 +224,8 @@ Deno.test("page: stop, reload, resume from the OPFS checkpoint; a malformed JSON
     await t.step("the reload finds the run and resumes it", async () => {
       await page.reload();
       await waitReady(page);
+      // The reloaded page trains with the thread count of the run it resumes (and of the reference).
+      assert.match(await text(page, "#log"), new RegExp(`wasm threads ${spec.threads}$`, "m"));
       const resume = await page.waitForSelector("#resume:not([hidden])", { timeout: 30_000 });
       id = (await resume.getAttribute("data-run"))!;
       stoppedAt = Number(/step (\d+)/.exec((await resume.textContent())!)![1]);
