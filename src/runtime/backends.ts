@@ -62,7 +62,7 @@ export const BACKENDS: { readonly [B in BackendName]: BackendSpec } = {
     deviceOutputs: false,
     readback: null,
     threads: "process",
-    summary: "ORT Web's WebAssembly EP (everywhere; 1 thread by default)",
+    summary: "ORT Web's WebAssembly EP (everywhere; the cores, at most 4, by default)",
     remedy: "is always available",
   },
   "native-cpu": {

@@ -81,6 +81,11 @@ Deno.test("opfsFiles keeps the FileSink contract in Chromium", opts, async () =>
         if (done && reads >= 3) break;
       }
       await write;
+      // One read after the write has settled must see the new bytes (the loop may have ended with its
+      // last read still racing the write on a busy machine).
+      const after: Uint8Array = await f.readBytes("big.bin");
+      seen.add(`${after.length}:${after.every((v) => v === after[0]) ? after[0] : "mixed"}`);
+      out.after = `${after.length}:${after[0]}`;
       out.atomic = [...seen].sort();
       out.reads = reads;
       return out;
@@ -102,7 +107,7 @@ Deno.test("opfsFiles keeps the FileSink contract in Chromium", opts, async () =>
     const atomic = r.atomic as string[];
     const allowed = ["1048576:65", "4194304:66", "File not found: big.bin"];
     assert.ok(atomic.every((x) => allowed.includes(x)), `a reader saw ${atomic.join(", ")}`);
-    assert.ok(atomic.includes("4194304:66"));
+    assert.equal(r.after, "4194304:66", "the settled write is read back");
   } finally {
     await s.close();
   }
