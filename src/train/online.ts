@@ -33,9 +33,7 @@
 
 import type { EncodedGroup, EncodedPair } from "../data/encode.ts";
 import { type FileSink, type FileSource, joinPath, localFiles } from "../io/files.ts";
-import { initLoraAdapter, type LoraAdapter, validateAdapter } from "../lora/adapter.ts";
-import { createLoraConfig } from "../lora/config.ts";
-import { loraTargets } from "../lora/targets.ts";
+import { type LoraAdapter, validateAdapter } from "../lora/adapter.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { fingerprintValues, OptionError } from "../options/table.ts";
 import { readInitAdapter } from "../ort_training/mod.ts";
@@ -54,7 +52,7 @@ import type { OnlineUpdate } from "./online_options.ts";
 
 export type { OnlineUpdate } from "./online_options.ts";
 import type { OptimizerState } from "./step_runner.ts";
-import { hash, optionChanges } from "./trainer.ts";
+import { hash, newAdapter, optionChanges } from "./trainer.ts";
 
 export {
   ONLINE_OPTIONS,
@@ -529,16 +527,4 @@ class UpdateError extends Error {
     super(message);
     this.name = "UpdateError";
   }
-}
-
-function newAdapter(model: LoadedModel, o: ResolvedOnlineOptions): LoraAdapter {
-  const lora = createLoraConfig(model.config, {
-    r: o.loraR,
-    alpha: o.loraAlpha ?? undefined,
-    targetModules: o.target ?? undefined,
-    useRslora: o.rslora,
-    baseModelNameOrPath: model.hub?.repo ?? model.dir,
-  });
-  loraTargets(model.config, lora);
-  return initLoraAdapter(model.config, lora, new Rng(o.seed));
 }

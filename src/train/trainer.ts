@@ -219,15 +219,7 @@ async function prepare(options: TrainOptions, files: FileSource & FileSink): Pro
   if (o.initAdapter) {
     adapter = await readInitAdapter(o.initAdapter, files, model.config);
   } else {
-    const lora = createLoraConfig(model.config, {
-      r: o.loraR,
-      alpha: o.loraAlpha ?? undefined,
-      targetModules: o.target ?? undefined,
-      useRslora: o.rslora,
-      baseModelNameOrPath: model.hub?.repo ?? model.dir,
-    });
-    loraTargets(model.config, lora); // throws on unknown target names, before anything is written
-    adapter = initLoraAdapter(model.config, lora, new Rng(o.seed));
+    adapter = newAdapter(model, o); // throws on unknown target names, before anything is written
   }
   validateAdapter(adapter, model.config, o.initAdapter ?? "new adapter");
   // ort-training from an artifacts directory: its models are checked now, before anything is written.
@@ -633,4 +625,23 @@ async function truncateLines(files: FileSource & FileSink, path: string, n: numb
 /** Convenience: create + train. */
 export async function train(options: TrainOptions): Promise<TrainSummary> {
   return await (await Trainer.create(options)).train();
+}
+
+/**
+ * A fresh LoRA adapter (B = 0) from the LoRA options, seeded by `seed`: what the trainer and the
+ * online tuner start from without an init adapter. Unknown target names throw here.
+ */
+export function newAdapter(
+  model: LoadedModel,
+  o: Pick<ResolvedTrainOptions, "loraR" | "loraAlpha" | "target" | "rslora" | "seed">,
+): LoraAdapter {
+  const lora = createLoraConfig(model.config, {
+    r: o.loraR,
+    alpha: o.loraAlpha ?? undefined,
+    targetModules: o.target ?? undefined,
+    useRslora: o.rslora,
+    baseModelNameOrPath: model.hub?.repo ?? model.dir,
+  });
+  loraTargets(model.config, lora);
+  return initLoraAdapter(model.config, lora, new Rng(o.seed));
 }
